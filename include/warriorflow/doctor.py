@@ -1,0 +1,122 @@
+"""`warriorflow doctor`: check models and checksums, the DuckDB schema, the object store and the
+sandbox, then say what to fix. Each check is a small function returning Check rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from warriorflow.config import Backend, Config
+from warriorflow.errors import WarriorflowError
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # ok | warn | fail
+    detail: str
+    fix: str | None = None
+
+
+def _guard(name: str, fn: Callable[[], Iterable[Check]]) -> list[Check]:
+    try:
+        return list(fn())
+    except WarriorflowError as exc:
+        return [Check(name, "fail", f"{exc.what}: {exc.problem}", exc.fix)]
+    except Exception as exc:  # a doctor reports, it does not crash
+        return [Check(name, "fail", f"{type(exc).__name__}: {exc}", "report this as a bug with the output above")]
+
+
+def check_experts(config: Config) -> list[Check]:
+    from warriorflow.models.locate import resolve_model
+
+    rows: list[Check] = []
+    for expert in config.registry.experts:
+        name = f"expert {expert.name}"
+
+        def one(expert=expert, name=name) -> Iterable[Check]:
+            resolved = resolve_model(expert.name, expert.model, config.model_cache)
+            if expert.backend is Backend.openai:
+                from warriorflow.inference.openai_http import OpenAIHTTPBackend
+
+                with OpenAIHTTPBackend(expert.name, resolved.endpoint, model=expert.model.served_name,
+                                       api_key_env=expert.model.api_key_env, retries=0,
+                                       connect_timeout_s=3.0, timeout_s=10.0) as http:
+                    served = http.models()
+                want = expert.model.served_name or expert.name
+                if want not in served:
+                    yield Check(name, "fail", f"{resolved.endpoint} serves {served}, not '{want}'",
+                                "set model.served_name to one of the served model ids")
+                    return
+                yield Check(name, "ok", f"endpoint {resolved.endpoint} serves '{want}'")
+                return
+            checksum = f"sha256 {resolved.sha256[:12]}… verified" if resolved.sha256 else "no sha256 configured"
+            detail = f"{resolved.path} ({checksum})"
+            if expert.chat_template.source == "model" and resolved.path is not None and resolved.path.is_file():
+                from warriorflow.inference.templates import read_gguf_chat_template
+
+                info = read_gguf_chat_template(resolved.path)
+                if not info.chat_template:
+                    yield Check(name, "fail", f"{detail}; the GGUF carries no chat template",
+                                "set chat_template.source: file with a .jinja path, or none for a base model")
+                    return
+                detail += "; chat template found"
+            yield Check(name, "ok" if resolved.sha256 else "warn", detail,
+                        None if resolved.sha256 else "add model.sha256 so corrupt weights are caught")
+
+        rows.extend(_guard(name, one))
+    return rows
+
+
+def check_rating_store(config: Config, init: bool) -> list[Check]:
+    from warriorflow.store.rating_store import RatingStore, load_migrations
+
+    def run() -> Iterable[Check]:
+        latest = len(load_migrations())
+        path = config.duckdb_path
+        if not path.exists() and not init:
+            yield Check("rating store", "warn", f"{path} does not exist yet (schema v{latest} on first write)",
+                        "run `warriorflow doctor --init` to create it now")
+            return
+        with RatingStore(path, read_only=not init) as store:
+            version = store.schema_version()
+        yield Check("rating store", "ok", f"{path} at schema version {version} (latest {latest})")
+
+    return _guard("rating store", run)
+
+
+def check_object_store(config: Config) -> list[Check]:
+    from warriorflow.store.object_store import object_store_from_uri
+
+    def run() -> Iterable[Check]:
+        store = object_store_from_uri(config.object_store_uri, **_s3_options(config))
+        store.check()
+        yield Check("object store", "ok", f"{store.uri('')} reachable and writable")
+
+    return _guard("object store", run)
+
+
+def _s3_options(config: Config) -> dict:
+    s3 = config.settings.object_store.s3
+    if not config.object_store_uri.startswith("s3://"):
+        return {}
+    return {k: v for k, v in {"endpoint_url": s3.endpoint_url, "region": s3.region,
+                              "addressing_style": s3.addressing_style}.items() if v is not None}
+
+
+def check_sandbox() -> list[Check]:
+    from warriorflow.sandbox_probe import probe_bwrap
+
+    ok, detail = probe_bwrap()
+    return [Check("sandbox", "ok" if ok else "fail", detail,
+                  None if ok else "install bubblewrap; generated code never runs outside it")]
+
+
+def run_doctor(config: Config, *, init: bool = False) -> list[Check]:
+    checks = [Check("config", "ok", f"{config.settings_file} + {config.experts_file} "
+                    f"({len(config.registry.experts)} experts)")]
+    checks += check_experts(config)
+    checks += check_rating_store(config, init)
+    checks += check_object_store(config)
+    checks += check_sandbox()
+    return checks

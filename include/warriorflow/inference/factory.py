@@ -1,0 +1,43 @@
+"""Build the backend an expert's config asks for."""
+
+from __future__ import annotations
+
+from warriorflow.config import Backend as BackendKind
+from warriorflow.config import Config, Expert
+from warriorflow.errors import ConfigError
+from warriorflow.inference.base import Backend
+from warriorflow.models.locate import resolve_model
+
+
+def backend_for(expert: Expert, config: Config) -> Backend:
+    """Resolve the expert's weights and open its backend (models load once per process)."""
+    resolved = resolve_model(expert.name, expert.model, config.model_cache)
+    inf = config.settings.inference
+    if expert.backend is BackendKind.llamacpp:
+        from warriorflow.inference.llamacpp import LlamaCppBackend
+
+        ll = inf.llamacpp
+        return LlamaCppBackend(expert.name, resolved.path, threads=ll.threads, n_parallel=ll.n_parallel,
+                               ctx_per_sequence=ll.ctx_per_sequence, verbosity=ll.verbosity)
+    if expert.backend is BackendKind.openai:
+        from warriorflow.inference.openai_http import OpenAIHTTPBackend
+
+        h = inf.http
+        return OpenAIHTTPBackend(expert.name, resolved.endpoint, model=expert.model.served_name,
+                                 api_key_env=expert.model.api_key_env, concurrency=h.concurrency,
+                                 timeout_s=h.timeout_s, connect_timeout_s=h.connect_timeout_s,
+                                 retries=h.retries, backoff_s=h.backoff_s, constraint_style=h.constraint_style)
+    if expert.backend is BackendKind.vllm:
+        from warriorflow.inference.vllm_offline import VLLMBackend
+
+        model_dir = resolved.path
+        if model_dir is not None and model_dir.is_file():  # GGUF weights: vLLM wants safetensors
+            from warriorflow.models.dequantize import dequantize_gguf_to_hf
+
+            model_dir = dequantize_gguf_to_hf(model_dir, config.model_cache / f"{expert.name}-hf")
+        v = inf.vllm
+        return VLLMBackend(expert.name, str(model_dir), dtype=v.dtype, max_model_len=v.max_model_len,
+                           gpu_memory_utilization=v.gpu_memory_utilization,
+                           tensor_parallel_size=v.tensor_parallel_size, enforce_eager=v.enforce_eager)
+    raise ConfigError(f"expert '{expert.name}'", f"unknown backend {expert.backend}",
+                      "use llamacpp, openai or vllm")

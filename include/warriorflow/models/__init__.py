@@ -1,0 +1,1 @@
+"""Model weights: locating, joining, checking and converting them."""

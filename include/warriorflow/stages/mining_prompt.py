@@ -1,0 +1,67 @@
+"""The prompt an expert mines instructions from.
+
+* A chat expert gets the Magpie pre-query prefix of its own chat template: our system turn, then
+  the opening of a user turn and nothing after. Whatever it writes next is a user instruction.
+* A completion-only (base) expert gets a few-shot prompt of example questions ending in an open
+  ``Question:`` line.
+
+Both carry the stop strings that end the instruction and the sha256 of the exact prompt text, which
+every mined record keeps as provenance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from warriorflow.config import Config, Expert
+from warriorflow.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class MiningPrompt:
+    expert: str
+    mode: str  # "chat_template" | "few_shot"
+    text: str
+    stops: tuple[str, ...]
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+
+FEW_SHOT_STOPS = ("\nQuestion:", "\n\n\n", "\nAnswer:")
+
+
+def render_prompt_file(config: Config, name: str) -> str:
+    path = config.prompt_path(name)
+    if not path.is_file():
+        raise ConfigError(str(path), "prompt file not found", "add it to include/prompts/ or fix the setting")
+    m = config.settings.mining
+    return path.read_text(encoding="utf-8").format(language=m.language, topic=m.topic)
+
+
+def system_turn(config: Config) -> str:
+    return render_prompt_file(config, config.settings.mining.system_prompt).strip()
+
+
+def mining_prompt(expert: Expert, config: Config, model_path: Path | None) -> MiningPrompt:
+    """Build the mining prompt for ``expert`` (``model_path``: its resolved GGUF, for the template)."""
+    if expert.chat_template.source == "none":
+        text = render_prompt_file(config, expert.few_shot_prompt).rstrip("\n") + " "
+        return MiningPrompt(expert.name, "few_shot", text, FEW_SHOT_STOPS)
+
+    from warriorflow.inference import templates
+
+    if expert.chat_template.source == "file":
+        path = Path(expert.chat_template.path)
+        template = path.read_text(encoding="utf-8")
+        prefix = templates.magpie_prefix(template, system=system_turn(config), source=str(path))
+        return MiningPrompt(expert.name, "chat_template", prefix.text, ())
+    if model_path is None or not model_path.is_file():
+        raise ConfigError(f"expert '{expert.name}'", "chat_template.source is 'model' but the model is not a "
+                          "local GGUF", "set chat_template.source: file with the served model's template")
+    info = templates.read_gguf_chat_template(model_path)
+    prefix = templates.magpie_prefix_for(info, system=system_turn(config))
+    return MiningPrompt(expert.name, "chat_template", prefix.text, tuple(templates.end_of_turn_stops(info)))

@@ -1,0 +1,210 @@
+"""The DuckDB rating store.
+
+* The schema lives in ``sql/migrations/NNNN_name.sql``. Migrations are forward-only: they are
+  applied in order when the store is opened for writing, each in its own transaction, and recorded
+  in ``schema_migrations`` with their sha256. Editing an applied migration is an error; add a new
+  one instead.
+* **Single writer.** Only the ingest step writes. Workers (battle-batch pods, mining subprocesses)
+  write result files to the object store and never open this file: in a process marked as a worker
+  (``WARRIORFLOW_ROLE=worker``) opening the store for writing raises. DuckDB itself locks the file
+  against a second writing process; that case is reported with what to do.
+* Writes are upserts on content-addressed ids, so writing the same rows twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import duckdb
+
+from warriorflow.config import SQL_DIR
+from warriorflow.errors import StoreError
+
+ROLE_ENV = "WARRIORFLOW_ROLE"
+_MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def load_migrations(directory: Path = SQL_DIR / "migrations") -> list[Migration]:
+    migrations = []
+    for path in sorted(directory.glob("*.sql")):
+        m = _MIGRATION_NAME.match(path.name)
+        if not m:
+            raise StoreError(str(path), "is not named NNNN_name.sql", "rename the migration file")
+        migrations.append(Migration(int(m.group(1)), m.group(2), path.read_text()))
+    versions = [m.version for m in migrations]
+    if versions != list(range(1, len(versions) + 1)):
+        raise StoreError(str(directory), f"migration versions must be 1..N without gaps, found {versions}",
+                         "number migrations consecutively")
+    return migrations
+
+
+def load_query(name: str, directory: Path = SQL_DIR / "queries") -> str:
+    path = directory / f"{name}.sql"
+    if not path.is_file():
+        raise StoreError(f"named query '{name}'", f"{path} not found", "add the .sql file to sql/queries/")
+    return path.read_text()
+
+
+class RatingStore:
+    """A connection to the rating store. ``read_only=True`` for readers (CLI, UI, reports)."""
+
+    def __init__(self, path: str | Path, *, read_only: bool = False, migrations: Sequence[Migration] | None = None):
+        self.path = Path(path)
+        self.read_only = read_only
+        if not read_only and os.environ.get(ROLE_ENV) == "worker":
+            raise StoreError(
+                f"rating store {self.path}",
+                "a worker process tried to open it for writing",
+                "workers write result files to the object store; the ingest step (the only writer) merges them",
+            )
+        if read_only and not self.path.exists():
+            raise StoreError(f"rating store {self.path}", "does not exist yet",
+                             "run a stage that writes it first (or `warriorflow doctor --init`)")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.IOException as exc:
+            text = str(exc)
+            if "lock" in text.lower():
+                raise StoreError(
+                    f"rating store {self.path}",
+                    f"is open for writing by another process ({text.splitlines()[0]})",
+                    "only the ingest task writes the store: run writers in the single-slot "
+                    "'warriorflow_db' pool, or wait for the other process to finish",
+                ) from None
+            raise StoreError(f"rating store {self.path}", f"cannot be opened: {text}",
+                             "check the path and that the file is a DuckDB database") from None
+        except duckdb.Error as exc:
+            raise StoreError(f"rating store {self.path}", f"cannot be opened: {exc}",
+                             "the file may be corrupt or from a newer DuckDB; restore it from a backup") from None
+        known = list(migrations) if migrations is not None else load_migrations()
+        if read_only:
+            self._check_version(known)
+        else:
+            self.migrate(known)
+
+    # ------------------------------------------------------------------ schema
+    def schema_version(self) -> int:
+        exists = self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+        ).fetchone()[0]
+        if not exists:
+            return 0
+        return int(self.con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0])
+
+    def _check_version(self, known: Sequence[Migration]) -> None:
+        current, latest = self.schema_version(), len(known)
+        if current > latest:
+            raise StoreError(f"rating store {self.path}",
+                             f"has schema version {current}, newer than this warriorflow knows ({latest})",
+                             "upgrade warriorflow")
+        if current < latest and self.read_only:
+            raise StoreError(f"rating store {self.path}",
+                             f"has schema version {current}, this warriorflow needs {latest}",
+                             "open it once for writing (any ingest step, or `warriorflow doctor --init`) to migrate")
+
+    def migrate(self, known: Sequence[Migration]) -> list[int]:
+        """Apply the migrations not yet applied; return their versions."""
+        self.con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
+            "sha256 VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)"
+        )
+        applied = {v: sha for v, sha in self.con.execute("SELECT version, sha256 FROM schema_migrations").fetchall()}
+        self._check_version(known)
+        for m in known:
+            if m.version in applied and applied[m.version] != m.sha256:
+                raise StoreError(f"migration {m.version:04d}_{m.name}",
+                                 "was changed after it was applied to this store",
+                                 "migrations are forward-only: restore the file and add a new migration")
+        done = []
+        for m in known:
+            if m.version in applied:
+                continue
+            try:
+                self.con.execute("BEGIN TRANSACTION")
+                self.con.execute(m.sql)
+                self.con.execute("INSERT INTO schema_migrations (version, name, sha256) VALUES (?, ?, ?)",
+                                 [m.version, m.name, m.sha256])
+                self.con.execute("COMMIT")
+            except duckdb.Error as exc:
+                self.con.execute("ROLLBACK")
+                raise StoreError(f"migration {m.version:04d}_{m.name}", f"failed: {exc}",
+                                 "fix the migration SQL; the store was left at the previous version") from None
+            done.append(m.version)
+        return done
+
+    # ------------------------------------------------------------------ writes
+    def upsert(self, table: str, rows: Iterable[dict[str, Any]], key: Sequence[str],
+               update: Sequence[str] = ()) -> int:
+        """Insert rows; on a key conflict leave the row (content-addressed) or update ``update`` columns.
+
+        Returns the number of rows sent. All rows are written in one transaction.
+        """
+        self._require_writer()
+        rows = list(rows)
+        if not rows:
+            return 0
+        columns = list(rows[0])
+        for ident in (table, *columns, *key, *update):
+            if not _IDENT.match(ident):
+                raise StoreError(f"table {table}", f"bad identifier {ident!r}", "use lower_snake_case names")
+        placeholders = ", ".join("?" for _ in columns)
+        conflict = f"ON CONFLICT ({', '.join(key)}) " + (
+            "DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in update) if update else "DO NOTHING"
+        )
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) {conflict}"
+        values = [[_to_db(r.get(c)) for c in columns] for r in rows]
+        try:
+            self.con.execute("BEGIN TRANSACTION")
+            self.con.executemany(sql, values)
+            self.con.execute("COMMIT")
+        except duckdb.Error as exc:
+            self.con.execute("ROLLBACK")
+            raise StoreError(f"table {table}", f"upsert failed: {exc}", "check the rows against sql/migrations") from None
+        return len(rows)
+
+    def _require_writer(self) -> None:
+        if self.read_only:
+            raise StoreError(f"rating store {self.path}", "is open read-only", "writes go through the ingest step")
+
+    # ------------------------------------------------------------------ reads
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
+        cur = self.con.execute(sql, params or [])
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+
+    def named(self, name: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
+        return self.query(load_query(name), params)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> "RatingStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _to_db(value: Any) -> Any:
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return value

@@ -1,0 +1,116 @@
+"""DuckDB rating store: versioned forward-only migrations, idempotent upserts, the single-writer rule."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from warriorflow import ids
+from warriorflow.errors import StoreError
+from warriorflow.store.rating_store import Migration, RatingStore, load_migrations
+
+TABLES = {"experts", "instructions", "dropped_records", "difficulty_scores", "embeddings", "instruction_selections",
+          "responses", "battles", "votes", "rating_history", "gold_selections", "snapshots", "training_runs",
+          "eval_results", "ingested_files", "quarantine"}
+
+
+def _instruction(text: str) -> dict:
+    return {"instruction_id": ids.instruction_id(text), "text": text, "expert": "a", "temperature": 1.0,
+            "top_p": 0.99, "seed": 1, "prefix_sha256": "p", "mined_at": "2026-11-22 00:00:00", "run_id": "r1"}
+
+
+def test_schema_applied_and_versioned(tmp_path):
+    with RatingStore(tmp_path / "s.duckdb") as s:
+        assert s.schema_version() == len(load_migrations()) >= 1
+        names = {r["table_name"] for r in s.query("SELECT table_name FROM information_schema.tables")}
+        assert TABLES <= names
+        assert s.query("SELECT version, name FROM schema_migrations")[0] == {"version": 1, "name": "initial"}
+
+
+def test_upsert_twice_changes_nothing(tmp_path):
+    rows = [_instruction("Write a function."), _instruction("Fix this bug.")]
+    with RatingStore(tmp_path / "s.duckdb") as s:
+        s.upsert("instructions", rows, key=["instruction_id"])
+        before = s.query("SELECT * FROM instructions ORDER BY instruction_id")
+        s.upsert("instructions", rows, key=["instruction_id"])
+        s.upsert("instructions", [dict(rows[0], run_id="r2")], key=["instruction_id"])  # same content id
+        assert s.query("SELECT * FROM instructions ORDER BY instruction_id") == before
+
+
+def test_upsert_updates_only_named_columns(tmp_path):
+    row = _instruction("Write a function.")
+    with RatingStore(tmp_path / "s.duckdb") as s:
+        s.upsert("instructions", [row], key=["instruction_id"])
+        s.upsert("instructions", [dict(row, status="kept", text="changed")], key=["instruction_id"], update=["status"])
+        got = s.query("SELECT text, status FROM instructions")
+    assert got == [{"text": "Write a function.", "status": "kept"}]
+
+
+def test_new_migration_applies_forward_and_edited_one_is_refused(tmp_path):
+    path = tmp_path / "s.duckdb"
+    base = load_migrations()
+    RatingStore(path).close()
+    extra = Migration(len(base) + 1, "add_note", "ALTER TABLE experts ADD COLUMN note VARCHAR;")
+    with RatingStore(path, migrations=[*base, extra]) as s:
+        assert s.schema_version() == len(base) + 1
+        assert "note" in {r["column_name"] for r in s.query(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'experts'")}
+    edited = Migration(extra.version, extra.name, extra.sql + " -- edited")
+    with pytest.raises(StoreError, match="changed after it was applied"):
+        RatingStore(path, migrations=[*base, edited])
+    with pytest.raises(StoreError, match="newer than this warriorflow"):
+        RatingStore(path, migrations=base)
+
+
+def test_failed_migration_rolls_back(tmp_path):
+    path = tmp_path / "s.duckdb"
+    bad = Migration(len(load_migrations()) + 1, "bad", "CREATE TABLE ok_then (x INT); SELECT * FROM nowhere;")
+    with pytest.raises(StoreError, match="failed"):
+        RatingStore(path, migrations=[*load_migrations(), bad])
+    with RatingStore(path) as s:
+        assert s.schema_version() == len(load_migrations())
+        assert not s.query("SELECT * FROM information_schema.tables WHERE table_name = 'ok_then'")
+
+
+def test_readers_cannot_write_and_need_an_existing_store(tmp_path):
+    with pytest.raises(StoreError, match="does not exist yet"):
+        RatingStore(tmp_path / "none.duckdb", read_only=True)
+    RatingStore(tmp_path / "s.duckdb").close()
+    with RatingStore(tmp_path / "s.duckdb", read_only=True) as r:
+        with pytest.raises(StoreError, match="read-only"):
+            r.upsert("experts", [{"name": "x"}], key=["name"])
+
+
+def test_worker_processes_may_not_open_the_store_for_writing(tmp_path, monkeypatch):
+    monkeypatch.setenv("WARRIORFLOW_ROLE", "worker")
+    with pytest.raises(StoreError, match="workers write result files to the object store"):
+        RatingStore(tmp_path / "s.duckdb")
+
+
+def test_second_writing_process_gets_a_clear_error(tmp_path):
+    path = tmp_path / "s.duckdb"
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys, duckdb
+        con = duckdb.connect({str(path)!r})
+        print("locked", flush=True)
+        sys.stdin.read()
+    """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(StoreError) as exc:
+            RatingStore(path)
+        assert "open for writing by another process" in str(exc.value) and "warriorflow_db" in str(exc.value)
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+
+
+def test_named_queries_are_loaded_from_sql(tmp_path):
+    with RatingStore(tmp_path / "s.duckdb") as s:
+        s.upsert("instructions", [_instruction("a b c")], key=["instruction_id"])
+        assert s.named("instruction_counts") == [{"expert": "a", "status": "mined", "n": 1}]
+        with pytest.raises(StoreError, match="named query 'nope'"):
+            s.named("nope")
