@@ -115,3 +115,13 @@ def test_settings_errors_name_the_settings_file(tmp_path):
 def test_unknown_expert_lookup_lists_known(config):
     with pytest.raises(ConfigError, match="known experts: smollm2"):
         config.registry.get("gpt-9")
+
+
+def test_production_example_is_valid(tmp_path):
+    from warriorflow.config import CONFIG_DIR
+
+    cfg = load_config(CONFIG_DIR / "production.example.yaml")
+    assert cfg.object_store_uri == "s3://warriorflow/flywheel"
+    assert cfg.settings.object_store.s3.airflow_conn_id == "warriorflow_s3"
+    assert {e.backend.value for e in cfg.registry.experts} == {"openai", "vllm"}
+    assert cfg.registry.get("qwq-32b-preview").resources.gpus == 2
