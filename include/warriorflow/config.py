@@ -43,7 +43,7 @@ class _Strict(BaseModel):
 # --------------------------------------------------------------------------------------------------
 
 
-class Backend(str, Enum):
+class BackendKind(str, Enum):
     llamacpp = "llamacpp"
     openai = "openai"
     vllm = "vllm"
@@ -145,7 +145,7 @@ class PodResources(_Strict):
 
 class Expert(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")
-    backend: Backend
+    backend: BackendKind
     model: ModelLocation
     chat_template: ChatTemplateSource = ChatTemplateSource()
     roles: list[Role] = Field(default_factory=lambda: [Role.mine, Role.answer, Role.judge], min_length=1)
@@ -163,9 +163,9 @@ class Expert(_Strict):
     def _backend_fits_location(self) -> "Expert":
         kind = self.model.kind
         allowed = {
-            Backend.llamacpp: {"gguf", "pypi"},
-            Backend.openai: {"endpoint"},
-            Backend.vllm: {"hf_dir", "gguf", "pypi"},
+            BackendKind.llamacpp: {"gguf", "pypi"},
+            BackendKind.openai: {"endpoint"},
+            BackendKind.vllm: {"hf_dir", "gguf", "pypi"},
         }[self.backend]
         if kind not in allowed:
             raise ValueError(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from warriorflow.config import Backend, Config
+from warriorflow.config import BackendKind, Config
 from warriorflow.errors import WarriorflowError
 
 
@@ -36,7 +36,7 @@ def check_experts(config: Config) -> list[Check]:
 
         def one(expert=expert, name=name) -> Iterable[Check]:
             resolved = resolve_model(expert.name, expert.model, config.model_cache)
-            if expert.backend is Backend.openai:
+            if expert.backend is BackendKind.openai:
                 from warriorflow.inference.openai_http import OpenAIHTTPBackend
 
                 with OpenAIHTTPBackend(expert.name, resolved.endpoint, model=expert.model.served_name,

@@ -22,8 +22,9 @@ from pathlib import Path
 
 from warriorflow.config import ModelLocation, PyPILocator
 from warriorflow.errors import ModelError
+from warriorflow.hashing import CHUNK as _CHUNK
+from warriorflow.hashing import sha256_file
 
-_CHUNK = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -34,14 +35,6 @@ class ResolvedModel:
     endpoint: str | None
     sha256: str | None  # verified checksum, when one was configured
     source: str
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _hash_cache_file(cache_dir: Path) -> Path:

@@ -24,6 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 from urllib.parse import unquote, urlparse
 
 from warriorflow.errors import StoreError
+from warriorflow.hashing import sha256_file
 
 MiB = 1024 * 1024
 MANIFEST_NAME = "manifest.json"
@@ -94,21 +95,11 @@ def join_key(prefix: str, name: str) -> str:
     return f"{prefix}/{name}" if prefix else name
 
 
-def sha256_file(path: Path, chunk: int = MiB) -> tuple[str, int]:
-    digest, size = hashlib.sha256(), 0
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-            size += len(block)
-    return digest.hexdigest(), size
-
-
 def _file_entry(source: bytes | os.PathLike[str]) -> dict[str, Any]:
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         return {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
-    digest, size = sha256_file(Path(source))
-    return {"sha256": digest, "size": size}
+    return {"sha256": sha256_file(source), "size": Path(source).stat().st_size}
 
 
 def _atomic_write(dest: Path, write) -> None:
