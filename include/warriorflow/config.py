@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
@@ -43,13 +43,13 @@ class _Strict(BaseModel):
 # --------------------------------------------------------------------------------------------------
 
 
-class BackendKind(str, Enum):
+class BackendKind(StrEnum):
     llamacpp = "llamacpp"
     openai = "openai"
     vllm = "vllm"
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     mine = "mine"
     answer = "answer"
     judge = "judge"
@@ -99,7 +99,7 @@ class ModelLocation(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> "ModelLocation":
+    def _exactly_one(self) -> ModelLocation:
         given = [k for k in ("gguf", "pypi", "hf_dir", "endpoint") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(
@@ -129,7 +129,7 @@ class ChatTemplateSource(_Strict):
     path: str | None = None
 
     @model_validator(mode="after")
-    def _path_for_file(self) -> "ChatTemplateSource":
+    def _path_for_file(self) -> ChatTemplateSource:
         if self.source == "file" and not self.path:
             raise ValueError("chat_template.source 'file' needs chat_template.path (a .jinja file)")
         return self
@@ -160,7 +160,7 @@ class Expert(_Strict):
     resources: PodResources = PodResources()
 
     @model_validator(mode="after")
-    def _backend_fits_location(self) -> "Expert":
+    def _backend_fits_location(self) -> Expert:
         kind = self.model.kind
         allowed = {
             BackendKind.llamacpp: {"gguf", "pypi"},
@@ -196,7 +196,7 @@ class Registry(_Strict):
     experts: list[Expert] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _unique_names(self) -> "Registry":
+    def _unique_names(self) -> Registry:
         seen: set[str] = set()
         for e in self.experts:
             if e.name in seen:

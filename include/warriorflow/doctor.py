@@ -3,8 +3,8 @@ sandbox, then say what to fix. Each check is a small function returning Check ro
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 from warriorflow.config import BackendKind, Config
 from warriorflow.errors import WarriorflowError

@@ -58,7 +58,8 @@ def scripted_server():
         s.shutdown()
 
 
-OK_COMPLETION = {"choices": [{"text": "hi", "finish_reason": "stop"}], "usage": {"prompt_tokens": 3, "completion_tokens": 1}}
+OK_COMPLETION = {"choices": [{"text": "hi", "finish_reason": "stop"}],
+                 "usage": {"prompt_tokens": 3, "completion_tokens": 1}}
 
 
 def test_server_down_is_a_clear_error_after_retries():

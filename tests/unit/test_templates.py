@@ -93,10 +93,10 @@ def info_for(name: str, eot: str | None) -> TemplateInfo:
 def package_file(package: str, *parts: str) -> Path:
     spec = importlib.util.find_spec(package)  # finds the folder without importing the package
     if spec is None or not spec.submodule_search_locations:
-        pytest.skip(f"{package} is not installed")
-    path = Path(list(spec.submodule_search_locations)[0], *parts)
+        pytest.fail(f"{package} is not installed: run `make setup` (requirements/models.txt)")
+    path = Path(next(iter(spec.submodule_search_locations)), *parts)
     if not path.is_file():
-        pytest.skip(f"{path} is missing")
+        pytest.fail(f"{path} is missing: reinstall {package}")
     return path
 
 

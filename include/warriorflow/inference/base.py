@@ -8,8 +8,13 @@ on one request at a time. ``choices`` constrains the output to exactly one of th
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence, TypedDict, Union, runtime_checkable
+from typing import Protocol, TypedDict, TypeVar, runtime_checkable
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class ChatMessage(TypedDict):
@@ -31,7 +36,7 @@ class Sampling:
     stop: tuple[str, ...] = ()
     choices: tuple[str, ...] | None = None  # constrain output to exactly one of these strings
 
-    def with_(self, **changes) -> "Sampling":
+    def with_(self, **changes) -> Sampling:
         from dataclasses import replace
 
         return replace(self, **changes)
@@ -48,7 +53,7 @@ class Generation:
     meta: dict = field(default_factory=dict)
 
 
-SamplingArg = Union[Sampling, Sequence[Sampling]]
+SamplingArg = Sampling | Sequence[Sampling]
 """One Sampling for the whole batch, or one per item (e.g. a seed per mined sample)."""
 
 
@@ -79,6 +84,14 @@ class Backend(Protocol):
     def close(self) -> None:
         """Release the model / connections. Safe to call twice."""
         ...
+
+
+def fan_out(fn: Callable[[T], R], items: Sequence[T], max_workers: int) -> list[R]:
+    """``[fn(x) for x in items]`` with up to ``max_workers`` in flight; order kept, first error raised."""
+    if len(items) <= 1 or max_workers <= 1:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(max_workers=min(max_workers, len(items))) as pool:
+        return list(pool.map(fn, items))
 
 
 def choice_grammar(choices: Sequence[str]) -> str:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from warriorflow.config import BackendKind
-from warriorflow.config import Config, Expert
+from warriorflow.config import BackendKind, Config, Expert
 from warriorflow.errors import ConfigError
 from warriorflow.inference.base import Backend
 from warriorflow.models.locate import resolve_model

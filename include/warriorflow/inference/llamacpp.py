@@ -9,12 +9,12 @@ every backend object that asks for it.
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from warriorflow.errors import BackendError, ModelError
-from warriorflow.inference.base import Conversation, Generation, SamplingArg, per_item
+from warriorflow.inference.base import Conversation, Generation, SamplingArg, fan_out, per_item
 from warriorflow.inference.openai_format import (
     chat_body,
     check_batch,
@@ -88,10 +88,7 @@ class LlamaCppBackend:
                 raise BackendError(self._what(), f"llama.cpp failed: {exc}") from None
             return parse(resp, self._what())
 
-        if len(bodies) <= 1:
-            return [one(b) for b in bodies]
-        with ThreadPoolExecutor(max_workers=min(self.n_parallel, len(bodies))) as pool:
-            return list(pool.map(one, bodies))
+        return fan_out(one, bodies, self.n_parallel)
 
     def complete(self, prompts: Sequence[str], sampling: SamplingArg) -> list[Generation]:
         check_batch(prompts, "complete")
@@ -117,7 +114,7 @@ class LlamaCppBackend:
                     del _SERVERS[self._key]
         self._server = None
 
-    def __enter__(self) -> "LlamaCppBackend":
+    def __enter__(self) -> LlamaCppBackend:
         return self
 
     def __exit__(self, *exc) -> None:

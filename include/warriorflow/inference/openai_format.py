@@ -3,7 +3,8 @@ and the HTTP backend (vLLM serve, llama.cpp server, any compatible endpoint)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal, Sequence
+from collections.abc import Sequence
+from typing import Any, Literal
 
 from warriorflow.errors import BackendError
 from warriorflow.inference.base import Conversation, Generation, Sampling, choice_grammar

@@ -16,13 +16,13 @@ import logging
 import os
 import random
 import time
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import httpx
 
 from warriorflow.errors import BackendError
-from warriorflow.inference.base import Conversation, Generation, SamplingArg, per_item
+from warriorflow.inference.base import Conversation, Generation, SamplingArg, fan_out, per_item
 from warriorflow.inference.openai_format import (
     ConstraintStyle,
     chat_body,
@@ -127,10 +127,7 @@ class OpenAIHTTPBackend:
         def one(body: dict) -> Generation:
             return parse(self._post(path, body), self._what(path))
 
-        if len(bodies) <= 1:
-            return [one(b) for b in bodies]
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(bodies))) as pool:
-            return list(pool.map(one, bodies))
+        return fan_out(one, bodies, self.concurrency)
 
     def complete(self, prompts: Sequence[str], sampling: SamplingArg) -> list[Generation]:
         check_batch(prompts, "complete")
@@ -156,12 +153,13 @@ class OpenAIHTTPBackend:
             return [m["id"] for m in data["data"]]
         except (ValueError, KeyError, TypeError):
             raise BackendError(what, f"answered HTTP {resp.status_code} with something that is not a model list: "
-                               f"{resp.text[:200]!r}", "check that model.endpoint is an OpenAI-compatible base URL") from None
+                               f"{resp.text[:200]!r}",
+                               "check that model.endpoint is an OpenAI-compatible base URL") from None
 
     def close(self) -> None:
         self._client.close()
 
-    def __enter__(self) -> "OpenAIHTTPBackend":
+    def __enter__(self) -> OpenAIHTTPBackend:
         return self
 
     def __exit__(self, *exc) -> None:

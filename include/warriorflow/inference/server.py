@@ -18,8 +18,8 @@ def serve_gguf(model_path: Path, *, host: str = "127.0.0.1", port: int = 8080, t
     """Serve until SIGINT/SIGTERM. Writes ``ready_file`` (the listening address) once listening."""
     import xllamacpp
 
-    from warriorflow.inference.llamacpp import GGUF_MAGIC
     from warriorflow.errors import ModelError
+    from warriorflow.inference.llamacpp import GGUF_MAGIC
 
     with open(model_path, "rb") as f:
         if f.read(4) != GGUF_MAGIC:

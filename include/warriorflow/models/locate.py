@@ -26,7 +26,6 @@ from warriorflow.hashing import CHUNK as _CHUNK
 from warriorflow.hashing import sha256_file
 
 
-
 @dataclass(frozen=True)
 class ResolvedModel:
     """A model location resolved to something a backend can load."""

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Sequence
+from datetime import UTC, datetime
 
 from warriorflow.errors import StoreError
 from warriorflow.store.object_store import ObjectStore
@@ -64,7 +64,7 @@ def quarantine(objects: ObjectStore, key: str, stage: str, reason: str, details:
     target = f"{QUARANTINE_PREFIX}/{stage}/{key}"
     objects.put_bytes(target, objects.get_bytes(key))
     report = {"source": objects.uri(key), "stage": stage, "reason": reason, "details": details or {},
-              "quarantined_at": datetime.now(timezone.utc).isoformat()}
+              "quarantined_at": datetime.now(UTC).isoformat()}
     objects.put_bytes(target + ".report.json", json.dumps(report, indent=2).encode())
     objects.delete(key)
     return target

@@ -17,9 +17,10 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import duckdb
 
@@ -178,7 +179,8 @@ class RatingStore:
             self.con.execute("COMMIT")
         except duckdb.Error as exc:
             self.con.execute("ROLLBACK")
-            raise StoreError(f"table {table}", f"upsert failed: {exc}", "check the rows against sql/migrations") from None
+            raise StoreError(f"table {table}", f"upsert failed: {exc}",
+                             "check the rows against sql/migrations") from None
         return len(rows)
 
     def _require_writer(self) -> None:
@@ -197,7 +199,7 @@ class RatingStore:
     def close(self) -> None:
         self.con.close()
 
-    def __enter__(self) -> "RatingStore":
+    def __enter__(self) -> RatingStore:
         return self
 
     def __exit__(self, *exc) -> None:
