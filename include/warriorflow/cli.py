@@ -88,39 +88,159 @@ def experts(ctx: click.Context, as_json: bool) -> None:
                    f"{e.resources.gpus:<4} {e.model.describe()}")
 
 
+def _run_id_option(f):
+    return click.option("--run-id", default=None, help="Run id (default: manual__<UTC time>); re-using one is safe.")(f)
+
+
+def _report(report) -> None:
+    click.echo(report.table())
+
+
+def _store(ctx: click.Context):
+    from warriorflow.store.rating_store import RatingStore
+
+    return RatingStore(_config(ctx).duckdb_path)
+
+
 @main.command()
-@click.option("--preview", type=int, default=1, show_default=True,
-              help="Instructions to mine per expert; printed, not stored.")
+@_run_id_option
 @click.option("--expert", "names", multiple=True, help="Only these experts (default: every expert with the mine role).")
+@click.option("--ingest/--no-ingest", default=True, show_default=True,
+              help="Validate and merge the result files into the rating store (--no-ingest: worker mode, files only).")
+@click.option("--preview", type=int, default=None,
+              help="Only print N instructions per expert from the first grid point; write nothing.")
 @click.option("--max-tokens", type=int, default=None, help="Override mining.max_tokens.")
 @click.pass_context
-def mine(ctx: click.Context, preview: int, names: tuple[str, ...], max_tokens: int | None) -> None:
-    """Mine instructions from the experts' own chat templates (Magpie-style pre-query completion)."""
+def mine(ctx: click.Context, run_id: str | None, names: tuple[str, ...], ingest: bool, preview: int | None,
+         max_tokens: int | None) -> None:
+    """Mine instructions from the experts' own chat templates (Magpie-style pre-query completion).
+
+    Samples the temperature x top_p grid, sanitises, writes result files to the object store under
+    runs/RUN_ID/mine/, then (unless --no-ingest) validates them with Great Expectations and merges them.
+    """
+    from warriorflow import pipeline
+
+    config = _config(ctx)
+    if max_tokens:
+        config.settings = config.settings.model_copy(
+            update={"mining": config.settings.mining.model_copy(update={"max_tokens": max_tokens})})
+    experts_ = [config.registry.get(n) for n in names] if names else config.registry.with_role("mine")
+    if preview:
+        _preview(config, experts_, preview)
+        return
+    run_id = run_id or pipeline.new_run_id()
+    objects = pipeline.open_objects(config)
+    pipeline.mine_to_files(config, objects, run_id, experts_, progress=click.echo)
+    if ingest:
+        with _store(ctx) as store:
+            _report(pipeline.ingest_mined(config, store, objects, run_id))
+
+
+def _preview(config, experts_, n: int) -> None:
     from warriorflow.inference.base import Sampling
     from warriorflow.inference.factory import backend_for
     from warriorflow.models.locate import resolve_model
     from warriorflow.stages.mining_prompt import mining_prompt
 
-    config = _config(ctx)
     m = config.settings.mining
-    experts_ = [config.registry.get(n) for n in names] if names else config.registry.with_role("mine")
     for expert in experts_:
         resolved = resolve_model(expert.name, expert.model, config.model_cache)
         prompt = mining_prompt(expert, config, resolved.path)
-        backend = backend_for(expert, config)
-        try:
-            sampling = Sampling(max_tokens=max_tokens or m.max_tokens, temperature=m.temperatures[0],
-                                top_p=m.top_ps[0], stop=prompt.stops)
-            gens = backend.complete([prompt.text] * preview,
-                                    [sampling.with_(seed=m.seed + i) for i in range(preview)])
-        finally:
-            backend.close()
+        sampling = Sampling(max_tokens=m.max_tokens, temperature=m.temperatures[0], top_p=m.top_ps[0],
+                            stop=prompt.stops)
+        with backend_for(expert, config) as backend:
+            gens = backend.complete([prompt.text] * n, [sampling.with_(seed=m.seed + i) for i in range(n)])
         for gen in gens:
             text = gen.text.strip()
             click.echo(click.style(f"[{expert.name} · {prompt.mode} · T={sampling.temperature} "
                                    f"top_p={sampling.top_p} · prefix {prompt.sha256[:10]}]", fg="cyan"))
             click.echo(text if text else click.style("(empty output)", fg="yellow"))
             click.echo()
+
+
+@main.command()
+@_run_id_option
+@click.pass_context
+def dedup(ctx: click.Context, run_id: str | None) -> None:
+    """Drop near duplicates (MinHash LSH) of everything kept so far, in any run."""
+    from warriorflow import pipeline
+
+    with _store(ctx) as store:
+        _report(pipeline.dedup_stage(_config(ctx), store, run_id or pipeline.new_run_id()))
+
+
+@main.command()
+@_run_id_option
+@click.pass_context
+def score(ctx: click.Context, run_id: str | None) -> None:
+    """Judges score each instruction's difficulty 1-10 (constrained); keep medians >= difficulty.keep_min."""
+    from warriorflow import pipeline
+
+    config = _config(ctx)
+    with _store(ctx) as store:
+        _report(pipeline.score_stage(config, store, pipeline.open_objects(config), run_id or pipeline.new_run_id(),
+                                     progress=click.echo))
+
+
+@main.command()
+@_run_id_option
+@click.pass_context
+def decontaminate(ctx: click.Context, run_id: str | None) -> None:
+    """Drop instructions that share n-grams with HumanEval, MBPP+ or CRUXEval; report the rate."""
+    from warriorflow import pipeline
+
+    with _store(ctx) as store:
+        _report(pipeline.decontaminate_stage(_config(ctx), store, run_id or pipeline.new_run_id()))
+
+
+@main.command()
+@_run_id_option
+@click.pass_context
+def compress(ctx: click.Context, run_id: str | None) -> None:
+    """Select a diverse subset (KCenterGreedy on embeddings), warm-started from earlier selections."""
+    from warriorflow import pipeline
+
+    with _store(ctx) as store:
+        _report(pipeline.compress_stage(_config(ctx), store, run_id or pipeline.new_run_id(), progress=click.echo))
+
+
+@main.command("instructions")
+@click.option("--json", "as_json", is_flag=True, help="Print the tables as JSON.")
+@click.pass_context
+def instructions_cmd(ctx: click.Context, as_json: bool) -> None:
+    """Counts of instructions by expert and status, sampling config, difficulty level and drop reason."""
+    from warriorflow.store.rating_store import RatingStore
+
+    tables = {}
+    with RatingStore(_config(ctx).duckdb_path, read_only=True) as store:
+        for name in ("instruction_summary", "instructions_by_config", "instructions_by_level", "drop_reasons"):
+            tables[name] = store.named(name)
+    if as_json:
+        click.echo(json.dumps(tables, indent=2, default=str))
+        return
+    for name, rows in tables.items():
+        click.echo(click.style(f"# {name.replace('_', ' ')}", bold=True))
+        if not rows:
+            click.echo("  (none)\n")
+            continue
+        cols = list(rows[0])
+        widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in cols]
+        click.echo("  " + "  ".join(c.ljust(w) for c, w in zip(cols, widths)))
+        for r in rows:
+            click.echo("  " + "  ".join(str(r[c]).ljust(w) for c, w in zip(cols, widths)))
+        click.echo()
+
+
+@main.command("run")
+@_run_id_option
+@click.pass_context
+def run_cmd(ctx: click.Context, run_id: str | None) -> None:
+    """One full instruction-pipeline run: mine, ingest, dedup, score, decontaminate, compress."""
+    from warriorflow import pipeline
+
+    run_id = run_id or pipeline.new_run_id()
+    for report in pipeline.run_all(_config(ctx), run_id, progress=click.echo):
+        _report(report)
 
 
 @main.command("serve-gguf")

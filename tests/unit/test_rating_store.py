@@ -111,6 +111,6 @@ def test_second_writing_process_gets_a_clear_error(tmp_path):
 def test_named_queries_are_loaded_from_sql(tmp_path):
     with RatingStore(tmp_path / "s.duckdb") as s:
         s.upsert("instructions", [_instruction("a b c")], key=["instruction_id"])
-        assert s.named("instruction_counts") == [{"expert": "a", "status": "mined", "n": 1}]
+        assert s.named("instruction_summary") == [{"expert": "a", "status": "mined", "n": 1}]
         with pytest.raises(StoreError, match="named query 'nope'"):
             s.named("nope")

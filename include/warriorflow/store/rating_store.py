@@ -183,6 +183,27 @@ class RatingStore:
                              "check the rows against sql/migrations") from None
         return len(rows)
 
+    def update(self, table: str, key: str, rows: Iterable[dict[str, Any]]) -> int:
+        """Set the given columns of existing rows, found by ``key`` (every row names the same columns)."""
+        self._require_writer()
+        rows = list(rows)
+        if not rows:
+            return 0
+        columns = [c for c in rows[0] if c != key]
+        for ident in (table, key, *columns):
+            if not _IDENT.match(ident):
+                raise StoreError(f"table {table}", f"bad identifier {ident!r}", "use lower_snake_case names")
+        sql = f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in columns)} WHERE {key} = ?"
+        try:
+            self.con.execute("BEGIN TRANSACTION")
+            self.con.executemany(sql, [[_to_db(r.get(c)) for c in columns] + [r[key]] for r in rows])
+            self.con.execute("COMMIT")
+        except duckdb.Error as exc:
+            self.con.execute("ROLLBACK")
+            raise StoreError(f"table {table}", f"update failed: {exc}",
+                             "check the rows against sql/migrations") from None
+        return len(rows)
+
     def _require_writer(self) -> None:
         if self.read_only:
             raise StoreError(f"rating store {self.path}", "is open read-only", "writes go through the ingest step")
