@@ -5,6 +5,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.warriorflow-installed
 export WARRIORFLOW_HOME ?= $(CURDIR)/var
+export HF_HUB_OFFLINE := 1
+export GX_ANALYTICS_ENABLED := false
 
 .PHONY: help setup system-deps run test test-unit test-integration test-vllm lock lint doctor clean
 
@@ -28,6 +30,8 @@ run: setup       ## run the flywheel once on the embedded default (tiny real mod
 	$(BIN)/warriorflow doctor --init
 	$(BIN)/warriorflow experts
 	$(BIN)/warriorflow mine --preview 1
+	$(BIN)/warriorflow run
+	$(BIN)/warriorflow instructions
 
 test: setup      ## the whole test suite (unit + integration against real servers and models)
 	$(BIN)/pytest

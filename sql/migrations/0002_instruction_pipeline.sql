@@ -6,6 +6,7 @@ CREATE TABLE minhash_signatures (
     num_perm        INTEGER NOT NULL,
     seed            INTEGER NOT NULL,
     shingle_size    INTEGER NOT NULL,
+    algorithm       INTEGER NOT NULL,         -- stages.dedup.ALGORITHM_VERSION: signatures compare only within one
     signature       BLOB NOT NULL,
     created_at      TIMESTAMP NOT NULL DEFAULT current_timestamp
 );

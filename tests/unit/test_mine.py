@@ -47,7 +47,8 @@ def test_sanitize_rules(raw, finish, mode, expected, reason):
 
 
 def test_instruction_with_some_code_is_kept():
-    text = "Why does this loop never end?\n```python\nwhile True:\n    pass\n```\nI expected it to stop after ten steps."
+    text = ("Why does this loop never end?\n```python\nwhile True:\n    pass\n```\n"
+            "I expected it to stop after ten steps.")
     assert mine.code_fraction(text) < 0.8
     assert mine.sanitize(text, "stop", STOPS, "chat_template", S) == (text, None)
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 import statistics
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 from warriorflow.config import Expert, Registry
 from warriorflow.inference.base import Backend, Sampling

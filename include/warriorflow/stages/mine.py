@@ -14,9 +14,9 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Sequence
+from datetime import UTC, datetime
 
 from warriorflow import ids
 from warriorflow.config import MiningSettings
@@ -118,13 +118,14 @@ class MineResult:
     @property
     def counts(self) -> dict[str, int]:
         c = Counter(d["reason"] for d in self.dropped)
-        return {"generated": len(self.records) + len(self.dropped), "kept": len(self.records), **dict(sorted(c.items()))}
+        total = len(self.records) + len(self.dropped)
+        return {"generated": total, "kept": len(self.records), **dict(sorted(c.items()))}
 
 
 def mine_expert(backend: Backend, prompt: MiningPrompt, settings: MiningSettings, run_id: str,
                 now: datetime | None = None) -> MineResult:
     """Sample the whole grid for one expert in one batched call; sanitise; keep provenance."""
-    now = now or datetime.now(timezone.utc).replace(tzinfo=None)
+    now = now or datetime.now(UTC).replace(tzinfo=None)
     grid = sampling_grid(settings, run_id, prompt.expert)
     samplings = [Sampling(max_tokens=settings.max_tokens, temperature=g.temperature, top_p=g.top_p, seed=g.seed,
                           stop=prompt.stops) for g in grid]
