@@ -202,7 +202,7 @@ def ingest_mined(config: Config, store: RatingStore, objects: ObjectStore, run_i
                                          "kind": "instructions", "n_rows": len(rows)}], key=["uri"])
         c["ingested"] += len(fresh)
         c["dropped_exact_duplicate"] += len(dups)
-    report.counts = dict(c)
+    report.counts = {k: v for k, v in c.items() if v}
     return _record(store, report, started)
 
 
