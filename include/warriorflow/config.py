@@ -155,8 +155,11 @@ class Expert(_Strict):
         description="experts with the same weights_id count as one for 'no self-judging'; "
         "defaults to the model's sha256, else its location",
     )
+    mining: Literal["auto", "template", "few_shot"] = Field(
+        default="auto", description="how the expert mines: the pre-query prefix of its chat template, or a few-shot "
+        "prompt; auto = few_shot when it has no chat template, else template")
     few_shot_prompt: str | None = Field(
-        default=None, description="prompt file (in include/prompts) for mining a completion-only model"
+        default=None, description="prompt file (in include/prompts) for few-shot mining"
     )
     resources: PodResources = PodResources()
 
@@ -173,17 +176,25 @@ class Expert(_Strict):
                 f"backend '{self.backend.value}' cannot use model.{kind}; use one of "
                 + ", ".join(f"model.{k}" for k in sorted(allowed))
             )
-        if self.chat_template.source == "none" and Role.mine in self.roles and not self.few_shot_prompt:
+        if self.mining_mode == "few_shot" and Role.mine in self.roles and not self.few_shot_prompt:
             raise ValueError(
-                "a completion-only expert (chat_template.source: none) with the mine role needs "
-                "few_shot_prompt (a file in include/prompts)"
+                "an expert that mines by few-shot prompt (mining: few_shot, or chat_template.source: none) "
+                "needs few_shot_prompt (a file in include/prompts)"
             )
+        if self.mining == "template" and self.chat_template.source == "none":
+            raise ValueError("mining: template needs a chat template; use mining: few_shot for a base model")
         if self.chat_template.source == "none" and ({Role.answer, Role.judge} & set(self.roles)):
             raise ValueError(
                 "a completion-only expert (chat_template.source: none) can only have the mine role; "
                 "answering and judging need a chat template"
             )
         return self
+
+    @property
+    def mining_mode(self) -> str:
+        if self.mining != "auto":
+            return self.mining
+        return "few_shot" if self.chat_template.source == "none" else "template"
 
     @property
     def weights(self) -> str:
@@ -340,6 +351,27 @@ class CompressionSettings(_Strict):
     seed: int = 0
 
 
+class ArenaSettings(_Strict):
+    defenders_per_instruction: int = Field(default=1, ge=1, description="defenders per instruction (up to all others)")
+    response_max_tokens: int = Field(default=512, ge=8)
+    response_temperature: float = Field(default=0.7, ge=0)
+    response_top_p: float = Field(default=0.95, gt=0, le=1)
+    judge_prompt: str = Field(default="battle_judge.txt", description="judge prompt in include/prompts")
+    judge_max_tokens: int = Field(default=8, ge=1, description="verdict tokens when constrained")
+    both_orders: bool = Field(default=False, description="ask each judge twice, A/B swapped; a disagreeing pair is a tie")
+    sequential_voting: bool = Field(default=False, description="stop asking judges once the majority is decided")
+    battles_per_batch: int = Field(default=64, ge=1, description="battles per battle-batch file (one pod each)")
+    seed: int = 0
+
+
+class RatingSettings(_Strict):
+    k: float = Field(default=40.0, gt=0, description="Elo K factor")
+    initial: float = Field(default=1000.0, description="Elo initial rating")
+    alpha: float = Field(default=0.7, ge=0, le=1, description="final score weight of the Elo expectation")
+    bootstrap_rounds: int = Field(default=100, ge=0, description="Bradley-Terry bootstrap rounds for the CI")
+    seed: int = 0
+
+
 class Settings(_Strict):
     name: str = "embedded"
     experts_file: str = "experts.embedded.yaml"
@@ -351,6 +383,8 @@ class Settings(_Strict):
     difficulty: DifficultySettings = DifficultySettings()
     decontamination: DecontaminationSettings = DecontaminationSettings()
     compression: CompressionSettings = CompressionSettings()
+    arena: ArenaSettings = ArenaSettings()
+    rating: RatingSettings = RatingSettings()
 
 
 class Config:
@@ -392,6 +426,18 @@ class Config:
         """A path from the settings that is relative to the project root (benchmark data)."""
         p = Path(value).expanduser()
         return p if p.is_absolute() else (REPO_ROOT / p).resolve()
+
+    def chat_template_text(self, expert: Expert) -> str | None:
+        """The expert's chat template when it comes from a file (relative to the registry file), else None."""
+        if expert.chat_template.source != "file":
+            return None
+        path = Path(expert.chat_template.path).expanduser()
+        path = path if path.is_absolute() else self.experts_file.parent / path
+        try:
+            return path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"expert '{expert.name}'", f"chat_template.path {path} cannot be read ({exc})",
+                              "point chat_template.path at a Jinja file (relative to the registry file)") from None
 
     def prompt_path(self, name: str) -> Path:
         p = Path(name)

@@ -52,7 +52,9 @@ def check_experts(config: Config) -> list[Check]:
                 return
             checksum = f"sha256 {resolved.sha256[:12]}… verified" if resolved.sha256 else "no sha256 configured"
             detail = f"{resolved.path} ({checksum})"
-            if expert.chat_template.source == "model" and resolved.path is not None and resolved.path.is_file():
+            if config.chat_template_text(expert) is not None:  # raises, naming the file, when unreadable
+                detail += f"; chat template {expert.chat_template.path}"
+            elif expert.chat_template.source == "model" and resolved.path is not None and resolved.path.is_file():
                 from warriorflow.inference.templates import read_gguf_chat_template
 
                 info = read_gguf_chat_template(resolved.path)

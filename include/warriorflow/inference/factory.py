@@ -17,7 +17,8 @@ def backend_for(expert: Expert, config: Config) -> Backend:
 
         ll = inf.llamacpp
         return LlamaCppBackend(expert.name, resolved.path, threads=ll.threads, n_parallel=ll.n_parallel,
-                               ctx_per_sequence=ll.ctx_per_sequence, verbosity=ll.verbosity)
+                               ctx_per_sequence=ll.ctx_per_sequence, verbosity=ll.verbosity,
+                               chat_template=config.chat_template_text(expert))
     if expert.backend is BackendKind.openai:
         from warriorflow.inference.openai_http import OpenAIHTTPBackend
 

@@ -29,7 +29,8 @@ _SERVERS: dict[tuple, list] = {}  # key -> [server, refcount]
 GGUF_MAGIC = b"GGUF"
 
 
-def _load_server(path: Path, threads: int, n_parallel: int, ctx_per_sequence: int, verbosity: int):
+def _load_server(path: Path, threads: int, n_parallel: int, ctx_per_sequence: int, verbosity: int,
+                 chat_template: str | None):
     try:
         import xllamacpp
     except ImportError as exc:  # pragma: no cover - xllamacpp is a core dependency
@@ -49,6 +50,8 @@ def _load_server(path: Path, threads: int, n_parallel: int, ctx_per_sequence: in
     params.cpuparams_batch.n_threads = threads
     params.verbosity = verbosity
     params.warmup = False
+    if chat_template:
+        params.chat_template = chat_template
     try:
         return xllamacpp.Server(params)
     except Exception as exc:  # the engine raises RuntimeError on a bad model
@@ -60,15 +63,17 @@ class LlamaCppBackend:
     """An expert served by an in-process llama.cpp engine."""
 
     def __init__(self, name: str, model_path: str | Path, *, threads: int = 2, n_parallel: int = 4,
-                 ctx_per_sequence: int = 2048, verbosity: int = 0):
+                 ctx_per_sequence: int = 2048, verbosity: int = 0, chat_template: str | None = None):
+        """``chat_template``: a Jinja template used instead of the one in the GGUF (or for a GGUF without one)."""
         self.name = name
         self.model_path = Path(model_path)
         self.n_parallel = n_parallel
-        self._key = (str(self.model_path.resolve()), threads, n_parallel, ctx_per_sequence)
+        self._key = (str(self.model_path.resolve()), threads, n_parallel, ctx_per_sequence, chat_template)
         with _LOCK:
             entry = _SERVERS.get(self._key)
             if entry is None:
-                entry = [_load_server(self.model_path, threads, n_parallel, ctx_per_sequence, verbosity), 0]
+                entry = [_load_server(self.model_path, threads, n_parallel, ctx_per_sequence, verbosity,
+                                      chat_template), 0]
                 _SERVERS[self._key] = entry
             entry[1] += 1
             self._server = entry[0]

@@ -48,16 +48,15 @@ def system_turn(config: Config) -> str:
 
 def mining_prompt(expert: Expert, config: Config, model_path: Path | None) -> MiningPrompt:
     """Build the mining prompt for ``expert`` (``model_path``: its resolved GGUF, for the template)."""
-    if expert.chat_template.source == "none":
+    if expert.mining_mode == "few_shot":
         text = render_prompt_file(config, expert.few_shot_prompt).rstrip("\n") + " "
         return MiningPrompt(expert.name, "few_shot", text, FEW_SHOT_STOPS)
 
     from warriorflow.inference import templates
 
-    if expert.chat_template.source == "file":
-        path = Path(expert.chat_template.path)
-        template = path.read_text(encoding="utf-8")
-        prefix = templates.magpie_prefix(template, system=system_turn(config), source=str(path))
+    template = config.chat_template_text(expert)
+    if template is not None:
+        prefix = templates.magpie_prefix(template, system=system_turn(config), source=expert.chat_template.path)
         return MiningPrompt(expert.name, "chat_template", prefix.text, ())
     if model_path is None or not model_path.is_file():
         raise ConfigError(f"expert '{expert.name}'", "chat_template.source is 'model' but the model is not a "
