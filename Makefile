@@ -32,6 +32,8 @@ run: setup       ## run the flywheel once on the embedded default (tiny real mod
 	$(BIN)/warriorflow mine --preview 1
 	$(BIN)/warriorflow run
 	$(BIN)/warriorflow instructions
+	$(BIN)/warriorflow battle
+	$(BIN)/warriorflow leaderboard
 
 test: setup      ## the whole test suite (unit + integration against real servers and models)
 	$(BIN)/pytest

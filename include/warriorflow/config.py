@@ -358,7 +358,8 @@ class ArenaSettings(_Strict):
     response_top_p: float = Field(default=0.95, gt=0, le=1)
     judge_prompt: str = Field(default="battle_judge.txt", description="judge prompt in include/prompts")
     judge_max_tokens: int = Field(default=8, ge=1, description="verdict tokens when constrained")
-    both_orders: bool = Field(default=False, description="ask each judge twice, A/B swapped; a disagreeing pair is a tie")
+    both_orders: bool = Field(default=False,
+                              description="ask each judge twice, A/B swapped; a disagreeing pair is a tie")
     sequential_voting: bool = Field(default=False, description="stop asking judges once the majority is decided")
     battles_per_batch: int = Field(default=64, ge=1, description="battles per battle-batch file (one pod each)")
     seed: int = 0
