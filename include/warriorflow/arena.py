@@ -99,10 +99,7 @@ def plan_stage(config: Config, store: RatingStore, objects: ObjectStore, run_id:
     for n, start in enumerate(range(0, len(battles), size)):
         key = batch_key(run_id, n)
         payload = {"run_id": run_id, "arena": config.settings.arena.model_dump(mode="json"),
-                   "battles": [{"battle_id": b.battle_id, "instruction_id": b.instruction_id,
-                                "instruction": b.instruction, "attacker": b.attacker, "defender": b.defender,
-                                "judges": list(b.judges), "battle_order": b.battle_order}
-                               for b in battles[start:start + size]]}
+                   "battles": [b.to_dict() for b in battles[start:start + size]]}
         if not objects.exists(key):
             objects.put_bytes(key, json.dumps(payload, indent=1, sort_keys=True).encode())
         keys.append(key)

@@ -25,6 +25,7 @@ from datetime import datetime
 
 from warriorflow import ids
 from warriorflow.config import Expert, Registry
+from warriorflow.stages.battle import PlannedBattle  # the battle-batch input item
 
 
 @dataclass(frozen=True)
@@ -34,17 +35,6 @@ class Existing:
     defenders: frozenset[str] = frozenset()
     attacker: str | None = None
     first_planned_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class PlannedBattle:
-    battle_id: str
-    instruction_id: str
-    instruction: str
-    attacker: str
-    defender: str
-    judges: tuple[str, ...]
-    battle_order: int
 
 
 @dataclass
