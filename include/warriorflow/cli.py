@@ -35,6 +35,8 @@ class _Group(click.Group):
 def main(ctx: click.Context, config_file: Path | None, verbose: bool) -> None:
     """warriorflow: training data for code LLMs from expert battles."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("great_expectations", "sentence_transformers", "httpx", "botocore"):  # their INFO is chatter
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
     ctx.obj = {"config_file": config_file}
 
 
