@@ -373,6 +373,10 @@ class RatingSettings(_Strict):
     seed: int = 0
 
 
+class FlywheelSettings(_Strict):
+    min_new_gold: int = Field(default=8, ge=1, description="retrain once this many new gold examples exist")
+
+
 class Settings(_Strict):
     name: str = "embedded"
     experts_file: str = "experts.embedded.yaml"
@@ -386,6 +390,7 @@ class Settings(_Strict):
     compression: CompressionSettings = CompressionSettings()
     arena: ArenaSettings = ArenaSettings()
     rating: RatingSettings = RatingSettings()
+    flywheel: FlywheelSettings = FlywheelSettings()
 
 
 class Config:

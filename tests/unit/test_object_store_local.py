@@ -389,7 +389,8 @@ def test_from_airflow_connection_errors(monkeypatch):
 
 
 def test_from_airflow_connection_without_airflow(monkeypatch):
-    monkeypatch.setitem(sys.modules, "airflow", None)
+    for name in [m for m in sys.modules if m == "airflow" or m.startswith("airflow.")] + ["airflow"]:
+        monkeypatch.setitem(sys.modules, name, None)  # as if Airflow were not installed
     with pytest.raises(StoreError, match="Airflow is not installed"):
         S3ObjectStore.from_airflow_connection("wf_s3", "bkt")
 

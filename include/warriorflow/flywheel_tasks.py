@@ -1,0 +1,101 @@
+"""What the Airflow tasks call. The DAG files only compose these; everything here runs without Airflow.
+
+Worker steps (mining an expert, a battle batch) run the same CLI command a Kubernetes pod runs, as a
+local process: ``python -m warriorflow.cli ...``. They never open the rating store. Writer steps
+(ingest and everything after) open it; in Airflow they share the single-slot pool ``warriorflow_db``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from datetime import datetime
+
+from warriorflow import arena, pipeline
+from warriorflow.config import Config, load_config
+from warriorflow.store.rating_store import RatingStore
+
+log = logging.getLogger(__name__)
+
+DB_POOL = "warriorflow_db"
+
+
+def config() -> Config:
+    return load_config()
+
+
+def run_cli(*args: str) -> None:
+    """Run `warriorflow ARGS` as a local process (what a pod runs in production); raise on failure."""
+    cmd = [sys.executable, "-m", "warriorflow.cli", *args]
+    log.info("running %s", " ".join(cmd))
+    env = dict(os.environ, WARRIORFLOW_ROLE="worker")
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    for line in (proc.stdout + proc.stderr).splitlines():
+        log.info("| %s", line)
+    if proc.returncode != 0:
+        raise RuntimeError(f"`warriorflow {' '.join(args)}` exited with {proc.returncode}; see the log above")
+
+
+def miners() -> list[str]:
+    return [e.name for e in config().registry.with_role("mine")]
+
+
+def mine_expert(expert: str, run_id: str) -> None:
+    run_cli("mine", "--no-ingest", "--expert", expert, "--run-id", run_id)
+
+
+def instruction_stages(run_id: str) -> dict[str, dict[str, int]]:
+    """ingest -> dedup -> score -> decontaminate -> compress, as the single writer."""
+    cfg = config()
+    objects = pipeline.open_objects(cfg)
+    with RatingStore(cfg.duckdb_path) as store:
+        reports = [pipeline.ingest_mined(cfg, store, objects, run_id), pipeline.dedup_stage(cfg, store, run_id),
+                   pipeline.score_stage(cfg, store, objects, run_id), pipeline.decontaminate_stage(cfg, store, run_id),
+                   pipeline.compress_stage(cfg, store, run_id)]
+    for r in reports:
+        log.info("%s", r.table())
+    return {r.stage: r.counts for r in reports}
+
+
+def plan_battles(run_id: str, since: datetime | None, until: datetime | None) -> list[str]:
+    """Plan the missing battles of instructions selected in the data interval; return batch URIs."""
+    cfg = config()
+    objects = pipeline.open_objects(cfg)
+    with RatingStore(cfg.duckdb_path) as store:
+        report, keys = arena.plan_stage(cfg, store, objects, run_id, since=since, until=until)
+    log.info("%s", report.table())
+    return [objects.uri(k) for k in keys]
+
+
+def battle_batch(in_uri: str) -> str:
+    out_uri = in_uri.replace("/battle/in/", "/battle/out/").removesuffix(".json") + ".jsonl"
+    run_cli("battle-batch", "--in", in_uri, "--out", out_uri)
+    return out_uri
+
+
+def ingest_and_rate(run_id: str) -> dict[str, dict[str, int]]:
+    cfg = config()
+    objects = pipeline.open_objects(cfg)
+    with RatingStore(cfg.duckdb_path) as store:
+        reports = [arena.ingest_battles(cfg, store, objects, run_id), arena.rate_stage(cfg, store, run_id)]
+    for r in reports:
+        log.info("%s", r.table())
+    return {r.stage: r.counts for r in reports}
+
+
+def new_gold_since_last_snapshot() -> int:
+    cfg = config()
+    with RatingStore(cfg.duckdb_path) as store:
+        return store.query(
+            "SELECT count(*) AS n FROM gold_selections WHERE selected_at > "
+            "coalesce((SELECT max(created_at) FROM snapshots), TIMESTAMP '1970-01-01')")[0]["n"]
+
+
+def retrain_gate(min_new_gold: int) -> tuple[bool, str]:
+    """(go, why): retrain only once at least ``min_new_gold`` new gold examples exist since the last snapshot."""
+    n = new_gold_since_last_snapshot()
+    if n < min_new_gold:
+        return False, f"retrain gate closed: {n} new gold examples since the last snapshot, need {min_new_gold}"
+    return True, f"retrain gate open: {n} new gold examples since the last snapshot (need {min_new_gold})"

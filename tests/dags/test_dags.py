@@ -1,0 +1,51 @@
+"""The DAGs: they import cleanly, read like the method, chain through assets, and the retrain gate
+skips with a reason until enough gold exists."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def test_dags_import_without_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert {"warriorflow_mine", "warriorflow_battle", "warriorflow_retrain"} <= set(dagbag.dag_ids)
+
+
+def test_mine_dag_shape(dagbag):
+    dag = dagbag.get_dag("warriorflow_mine")
+    tasks = {t.task_id: t for t in dag.tasks}
+    assert set(tasks) == {"experts", "mine", "ingest_dedup_score_decontaminate_compress"}
+    assert tasks["ingest_dedup_score_decontaminate_compress"].pool == "warriorflow_db"
+    assert [o.uri for o in tasks["ingest_dedup_score_decontaminate_compress"].outlets] == [
+        "warriorflow://instructions/selected"]
+
+
+def test_battle_dag_is_periodic_and_asset_triggered(dagbag):
+    dag = dagbag.get_dag("warriorflow_battle")
+    assert dag.timetable.timetable.expression == "0 6 * * *"  # periodic, so `airflow backfill create` works
+    assert "warriorflow://instructions/selected" in str(dag.timetable.asset_condition)
+    tasks = {t.task_id: t for t in dag.tasks}
+    assert tasks["plan"].pool == tasks["ingest_rate_select_gold"].pool == "warriorflow_db"
+    assert tasks["battle_batch"].pool != "warriorflow_db"  # workers never hold the writer slot
+
+
+def test_retrain_dag_waits_on_gold(dagbag):
+    dag = dagbag.get_dag("warriorflow_retrain")
+    assert "warriorflow://battles/gold" in str(dag.timetable.asset_condition)
+
+
+def test_retrain_gate_skips_with_a_reason(dagbag, caplog, tmp_path, monkeypatch):
+    from warriorflow.flywheel_tasks import retrain_gate
+    from warriorflow.store.rating_store import RatingStore
+
+    monkeypatch.setenv("WARRIORFLOW_HOME", str(tmp_path / "home"))
+    from warriorflow.config import load_config
+
+    RatingStore(load_config().duckdb_path).close()
+    go, why = retrain_gate(8)
+    assert not go and "0 new gold examples since the last snapshot, need 8" in why
+    run = dagbag.get_dag("warriorflow_retrain").test()
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert states["enough_new_gold"].endswith("success") and states["snapshot_train_evaluate"].endswith("skipped")

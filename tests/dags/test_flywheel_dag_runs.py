@@ -1,0 +1,65 @@
+"""mine -> battle -> retrain with dag.test() on the embedded experts (real tiny models, short generations):
+each DAG runs to success and emits the asset event that triggers the next."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import write_yaml
+from warriorflow.config import CONFIG_DIR
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture
+def tiny_flywheel(tmp_path, monkeypatch):
+    settings = write_yaml(tmp_path / "settings.yaml", f"""
+experts_file: {CONFIG_DIR / "experts.embedded.yaml"}
+paths: {{home: {tmp_path / "home"}}}
+inference: {{llamacpp: {{threads: 2, n_parallel: 4, ctx_per_sequence: 1536}}}}
+mining: {{temperatures: [1.0], top_ps: [0.99], samples_per_config: 2, max_tokens: 64, min_chars: 15}}
+difficulty: {{keep_min: 1}}
+compression: {{budget: 1.0}}
+arena: {{response_max_tokens: 32, both_orders: true}}
+rating: {{bootstrap_rounds: 10}}
+flywheel: {{min_new_gold: 1}}
+""")
+    monkeypatch.setenv("WARRIORFLOW_CONFIG", str(settings))
+    return settings
+
+
+def _states(run) -> dict[str, str]:
+    out = {}
+    for ti in run.get_task_instances():
+        out.setdefault(ti.task_id, set()).add(str(ti.state).rsplit(".", 1)[-1].lower())
+    return {k: "|".join(sorted(v)) for k, v in out.items()}
+
+
+def _asset_events(uri: str) -> int:
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return session.query(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id).filter(
+            AssetModel.uri == uri).count()
+
+
+def test_mine_then_battle_then_retrain(dagbag, tiny_flywheel):
+    from warriorflow.config import load_config
+    from warriorflow.store.rating_store import RatingStore
+
+    mine = dagbag.get_dag("warriorflow_mine").test()
+    assert _states(mine) == {"experts": "success", "mine": "success",
+                             "ingest_dedup_score_decontaminate_compress": "success"}
+    assert _asset_events("warriorflow://instructions/selected") >= 1
+
+    battle = dagbag.get_dag("warriorflow_battle").test()
+    assert set(_states(battle).values()) == {"success"}
+    assert _asset_events("warriorflow://battles/gold") >= 1
+
+    with RatingStore(load_config().duckdb_path, read_only=True) as store:
+        assert store.query("SELECT count(*) AS n FROM battles WHERE status = 'done'")[0]["n"] >= 1
+        assert store.query("SELECT count(*) AS n FROM sft")[0]["n"] >= 1
+
+    retrain = dagbag.get_dag("warriorflow_retrain").test()
+    assert _states(retrain) == {"enough_new_gold": "success", "snapshot_train_evaluate": "success"}
