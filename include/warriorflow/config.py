@@ -373,6 +373,16 @@ class RatingSettings(_Strict):
     seed: int = 0
 
 
+class KubernetesSettings(_Strict):
+    namespace: str = "warriorflow"
+    default_image: str = "ghcr.io/your-org/warriorflow-worker:0.1.0"
+    node_pool_label: str = Field(default="cloud.google.com/gke-nodepool",
+                                 description="node label naming a node pool (GKE; EKS: eks.amazonaws.com/nodegroup)")
+    s3_secret: str = Field(default="warriorflow-s3", description="secret with access_key_id / secret_access_key")
+    models_pvc: str | None = Field(default="warriorflow-models", description="read-only volume with the weights")
+    service_account: str | None = None
+
+
 class FlywheelSettings(_Strict):
     min_new_gold: int = Field(default=8, ge=1, description="retrain once this many new gold examples exist")
 
@@ -391,6 +401,7 @@ class Settings(_Strict):
     arena: ArenaSettings = ArenaSettings()
     rating: RatingSettings = RatingSettings()
     flywheel: FlywheelSettings = FlywheelSettings()
+    kubernetes: KubernetesSettings = KubernetesSettings()
 
 
 class Config:
