@@ -28,10 +28,7 @@ def warriorflow_battle():
     def plan(run_id: str | None = None, dag_run=None, data_interval_start=None, data_interval_end=None) -> list[str]:
         from warriorflow.flywheel_tasks import plan_battles
 
-        # a scheduled or backfill run plans its interval's selections; an asset-triggered run, all missing
-        timed = dag_run is not None and str(dag_run.run_type) in ("scheduled", "backfill", "DagRunType.SCHEDULED",
-                                                                   "DagRunType.BACKFILL_JOB")
-        return plan_battles(run_id, data_interval_start if timed else None, data_interval_end if timed else None)
+        return plan_battles(run_id, dag_run.run_type, data_interval_start, data_interval_end)
 
     @task
     def battle_batch(in_uri: str) -> str:

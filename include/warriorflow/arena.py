@@ -150,7 +150,7 @@ def check_battle_records(records: list[dict]) -> list[str]:
 
 def ingest_battles(config: Config, store: RatingStore, objects: ObjectStore, run_id: str) -> StageReport:
     """Merge battle result files (responses, votes, completed battles); quarantine unsound ones."""
-    from warriorflow.store.ingest import quarantine
+    from warriorflow.store.ingest import quarantine, record_quarantine
 
     started, report = now_utc(), StageReport("ingest_battles", run_id)
     c: Counter = Counter()
@@ -168,8 +168,7 @@ def ingest_battles(config: Config, store: RatingStore, objects: ObjectStore, run
         if problems:
             reason = "; ".join(problems[:5])
             target = quarantine(objects, key, "battle", reason, {"problems": problems})
-            store.upsert("quarantine", [{"batch_uri": uri, "stage": "battle", "reason": reason,
-                                         "report_uri": objects.uri(target + ".report.json")}], key=["batch_uri"])
+            record_quarantine(store, objects, key, target, "battle", reason)
             report.notes.append(f"quarantined {key}: {reason}")
             c["quarantined_batches"] += 1
             continue
@@ -245,6 +244,14 @@ def rate_stage(config: Config, store: RatingStore, run_id: str) -> StageReport:
     return _record(store, report, started)
 
 
+def ingest_and_rate(config: Config, run_id: str) -> list[StageReport]:
+    """The battle cycle's writer steps: merge the run's result files, then rate and select gold."""
+    from warriorflow.pipeline import open_objects
+
+    with RatingStore(config.duckdb_path) as store:
+        return [ingest_battles(config, store, open_objects(config), run_id), rate_stage(config, store, run_id)]
+
+
 def run_arena(config: Config, run_id: str, progress: Progress = log.info) -> list[StageReport]:
     """Plan, run the batches locally, ingest, rate: one battle cycle (what `make run` does)."""
     from warriorflow.pipeline import open_objects
@@ -253,8 +260,7 @@ def run_arena(config: Config, run_id: str, progress: Progress = log.info) -> lis
     with RatingStore(config.duckdb_path) as store:
         plan_report, keys = plan_stage(config, store, objects, run_id)
     run_batches(config, objects, keys, progress)  # workers: the store is closed meanwhile
-    with RatingStore(config.duckdb_path) as store:
-        return [plan_report, ingest_battles(config, store, objects, run_id), rate_stage(config, store, run_id)]
+    return [plan_report, *ingest_and_rate(config, run_id)]
 
 
 def export_battles(store: RatingStore) -> list[dict]:

@@ -88,22 +88,14 @@ def check_rating_store(config: Config, init: bool) -> list[Check]:
 
 
 def check_object_store(config: Config) -> list[Check]:
-    from warriorflow.store.object_store import object_store_from_uri
+    from warriorflow.pipeline import open_objects
 
     def run() -> Iterable[Check]:
-        store = object_store_from_uri(config.object_store_uri, **_s3_options(config))
+        store = open_objects(config)
         store.check()
         yield Check("object store", "ok", f"{store.uri('')} reachable and writable")
 
     return _guard("object store", run)
-
-
-def _s3_options(config: Config) -> dict:
-    s3 = config.settings.object_store.s3
-    if not config.object_store_uri.startswith("s3://"):
-        return {}
-    return {k: v for k, v in {"endpoint_url": s3.endpoint_url, "region": s3.region,
-                              "addressing_style": s3.addressing_style}.items() if v is not None}
 
 
 def check_sandbox() -> list[Check]:

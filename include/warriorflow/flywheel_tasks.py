@@ -46,25 +46,29 @@ def mine_expert(expert: str, run_id: str) -> None:
     run_cli("mine", "--no-ingest", "--expert", expert, "--run-id", run_id)
 
 
-def instruction_stages(run_id: str) -> dict[str, dict[str, int]]:
-    """ingest -> dedup -> score -> decontaminate -> compress, as the single writer."""
-    cfg = config()
-    objects = pipeline.open_objects(cfg)
-    with RatingStore(cfg.duckdb_path) as store:
-        reports = [pipeline.ingest_mined(cfg, store, objects, run_id), pipeline.dedup_stage(cfg, store, run_id),
-                   pipeline.score_stage(cfg, store, objects, run_id), pipeline.decontaminate_stage(cfg, store, run_id),
-                   pipeline.compress_stage(cfg, store, run_id)]
+def _logged(reports: list[pipeline.StageReport]) -> dict[str, dict[str, int]]:
     for r in reports:
         log.info("%s", r.table())
     return {r.stage: r.counts for r in reports}
 
 
-def plan_battles(run_id: str, since: datetime | None, until: datetime | None) -> list[str]:
-    """Plan the missing battles of instructions selected in the data interval; return batch URIs."""
+def instruction_stages(run_id: str) -> dict[str, dict[str, int]]:
+    """ingest -> dedup -> score -> decontaminate -> compress, as the single writer."""
+    return _logged(pipeline.writer_stages(config(), run_id))
+
+
+TIMED_RUN_TYPES = ("scheduled", "backfill")  # Airflow DagRunType values of runs that own a data interval
+
+
+def plan_battles(run_id: str, run_type: str, since: datetime | None, until: datetime | None) -> list[str]:
+    """Plan missing battles; return batch URIs. A scheduled or backfill run plans the instructions selected
+    in its data interval; any other run (asset-triggered, manual) plans everything still missing."""
+    timed = str(getattr(run_type, "value", run_type)) in TIMED_RUN_TYPES
     cfg = config()
     objects = pipeline.open_objects(cfg)
     with RatingStore(cfg.duckdb_path) as store:
-        report, keys = arena.plan_stage(cfg, store, objects, run_id, since=since, until=until)
+        report, keys = arena.plan_stage(cfg, store, objects, run_id, since=since if timed else None,
+                                        until=until if timed else None)
     log.info("%s", report.table())
     return [objects.uri(k) for k in keys]
 
@@ -76,13 +80,7 @@ def battle_batch(in_uri: str) -> str:
 
 
 def ingest_and_rate(run_id: str) -> dict[str, dict[str, int]]:
-    cfg = config()
-    objects = pipeline.open_objects(cfg)
-    with RatingStore(cfg.duckdb_path) as store:
-        reports = [arena.ingest_battles(cfg, store, objects, run_id), arena.rate_stage(cfg, store, run_id)]
-    for r in reports:
-        log.info("%s", r.table())
-    return {r.stage: r.counts for r in reports}
+    return _logged(arena.ingest_and_rate(config(), run_id))
 
 
 def new_gold_since_last_snapshot() -> int:

@@ -122,7 +122,7 @@ def mine_to_files(config: Config, objects: ObjectStore, run_id: str, experts: li
     """Worker side of mining: sample each expert's grid and write result files. Never opens the store."""
     from warriorflow.inference.factory import backend_for
     from warriorflow.models.locate import resolve_model
-    from warriorflow.stages.mine import mine_expert
+    from warriorflow.stages.mine import mine_expert, sampling_grid
     from warriorflow.stages.mining_prompt import mining_prompt
 
     counts = {}
@@ -131,8 +131,7 @@ def mine_to_files(config: Config, objects: ObjectStore, run_id: str, experts: li
             progress(f"mine {expert.name}: result file for run {run_id} exists, skipping")
             continue
         t = time.monotonic()
-        n = len(config.settings.mining.temperatures) * len(config.settings.mining.top_ps) \
-            * config.settings.mining.samples_per_config
+        n = len(sampling_grid(config.settings.mining, run_id, expert.name))
         progress(f"mine {expert.name}: sampling {n} completions ...")
         resolved = resolve_model(expert.name, expert.model, config.model_cache)
         prompt = mining_prompt(expert, config, resolved.path)
@@ -152,6 +151,7 @@ def mine_to_files(config: Config, objects: ObjectStore, run_id: str, experts: li
 def ingest_mined(config: Config, store: RatingStore, objects: ObjectStore, run_id: str) -> StageReport:
     """Gate each mined batch (GX), quarantine failures, merge the rest; exact duplicates are dropped here."""
     from warriorflow.quality.gates import gate_mined, quarantine_batch
+    from warriorflow.store.ingest import quarantine, record_quarantine
 
     started, report = now_utc(), StageReport("ingest_mined", run_id)
     m = config.settings.mining
@@ -172,10 +172,9 @@ def ingest_mined(config: Config, store: RatingStore, objects: ObjectStore, run_i
             min_chars=m.min_chars, max_chars=m.max_chars)
         if parse_error or not result.success:
             reason = parse_error or result.summary()
-            target = quarantine_batch(objects, key, "mine", result) if result else _quarantine_unparsable(
-                objects, key, parse_error)
-            store.upsert("quarantine", [{"batch_uri": objects.uri(key), "stage": "mine", "reason": reason,
-                                         "report_uri": objects.uri(target + ".report.json")}], key=["batch_uri"])
+            target = quarantine_batch(objects, key, "mine", result) if result else quarantine(
+                objects, key, "mine", parse_error)
+            record_quarantine(store, objects, key, target, "mine", reason)
             report.notes.append(f"quarantined {key}: {reason}")
             c["quarantined_batches"] += 1
             continue
@@ -204,12 +203,6 @@ def ingest_mined(config: Config, store: RatingStore, objects: ObjectStore, run_i
         c["dropped_exact_duplicate"] += len(dups)
     report.counts = {k: v for k, v in c.items() if v}
     return _record(store, report, started)
-
-
-def _quarantine_unparsable(objects: ObjectStore, key: str, reason: str) -> str:
-    from warriorflow.store.ingest import quarantine
-
-    return quarantine(objects, key, "mine", reason)
 
 
 # ----------------------------------------------------------------------------------------- dedup
@@ -262,6 +255,7 @@ def score_stage(config: Config, store: RatingStore, objects: ObjectStore, run_id
     from warriorflow.inference.factory import backend_for
     from warriorflow.quality.gates import gate_scored, quarantine_batch
     from warriorflow.stages.difficulty import aggregate, eligible_judges, score_instructions
+    from warriorflow.store.ingest import record_quarantine
 
     started, report = now_utc(), StageReport("score", run_id)
     s = config.settings.difficulty
@@ -284,9 +278,7 @@ def score_stage(config: Config, store: RatingStore, objects: ObjectStore, run_id
     rows = _read_jsonl(objects.get_bytes(key)) if todo else []
     gate = gate_scored(rows)
     if not gate.success:
-        target = quarantine_batch(objects, key, "score", gate)
-        store.upsert("quarantine", [{"batch_uri": objects.uri(key), "stage": "score", "reason": gate.summary(),
-                                     "report_uri": objects.uri(target + ".report.json")}], key=["batch_uri"])
+        record_quarantine(store, objects, key, quarantine_batch(objects, key, "score", gate), "score", gate.summary())
         raise StoreError(objects.uri(key), f"failed its quality gate and was quarantined: {gate.summary()}",
                          "see the GX result JSON beside the quarantined file; fix the judge backend and re-run")
     store.upsert("difficulty_scores", rows, key=["instruction_id", "judge"])
@@ -381,11 +373,16 @@ def compress_stage(config: Config, store: RatingStore, run_id: str, progress: Pr
     return _record(store, report, started)
 
 
-def run_all(config: Config, run_id: str, progress: Progress = log.info) -> list[StageReport]:
-    """One full instruction-pipeline run (what `make run` and the mine DAG do)."""
+def writer_stages(config: Config, run_id: str, progress: Progress = log.info) -> list[StageReport]:
+    """ingest -> dedup -> score -> decontaminate -> compress, as the single writer of the store."""
     objects = open_objects(config)
-    mine_to_files(config, objects, run_id, progress=progress)
     with RatingStore(config.duckdb_path) as store:
         return [ingest_mined(config, store, objects, run_id), dedup_stage(config, store, run_id),
                 score_stage(config, store, objects, run_id, progress), decontaminate_stage(config, store, run_id),
                 compress_stage(config, store, run_id, progress)]
+
+
+def run_all(config: Config, run_id: str, progress: Progress = log.info) -> list[StageReport]:
+    """One full instruction-pipeline run here: mine every expert, then the writer stages."""
+    mine_to_files(config, open_objects(config), run_id, progress=progress)
+    return writer_stages(config, run_id, progress)

@@ -114,3 +114,4 @@ def test_named_queries_are_loaded_from_sql(tmp_path):
         assert s.named("instruction_summary") == [{"expert": "a", "status": "mined", "n": 1}]
         with pytest.raises(StoreError, match="named query 'nope'"):
             s.named("nope")
+

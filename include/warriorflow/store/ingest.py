@@ -70,6 +70,13 @@ def quarantine(objects: ObjectStore, key: str, stage: str, reason: str, details:
     return target
 
 
+def record_quarantine(store: RatingStore, objects: ObjectStore, key: str, target: str, stage: str,
+                      reason: str) -> None:
+    """List a batch moved to ``target`` by quarantine() in the store's ``quarantine`` table."""
+    store.upsert("quarantine", [{"batch_uri": objects.uri(key), "stage": stage, "reason": reason,
+                                 "report_uri": objects.uri(target + ".report.json")}], key=["batch_uri"])
+
+
 def ingest_results(store: RatingStore, objects: ObjectStore, prefix: str, spec: TableSpec,
                    stage: str, suffix: str = ".jsonl") -> IngestReport:
     """Merge every result file under ``prefix`` into ``spec.table``; idempotent and quarantining."""
@@ -92,9 +99,7 @@ def ingest_results(store: RatingStore, objects: ObjectStore, prefix: str, spec: 
             store.upsert(spec.table, rows, key=spec.key, update=spec.update)
         except (ValueError, UnicodeDecodeError, StoreError) as exc:
             reason = str(exc).splitlines()[0]
-            target = quarantine(objects, key, stage, reason)
-            store.upsert("quarantine", [{"batch_uri": uri, "stage": stage, "reason": reason,
-                                         "report_uri": objects.uri(target + ".report.json")}], key=["batch_uri"])
+            record_quarantine(store, objects, key, quarantine(objects, key, stage, reason), stage, reason)
             report.quarantined[key] = reason
             continue
         store.upsert("ingested_files", [{"uri": uri, "sha256": digest, "kind": spec.table, "n_rows": len(rows)}],
