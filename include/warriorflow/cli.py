@@ -434,5 +434,9 @@ def serve_gguf_cmd(ctx: click.Context, name: str, host: str, port: int, ready_fi
                ctx_per_sequence=ll.ctx_per_sequence, alias=expert.name, ready_file=ready_file)
 
 
+from warriorflow.cli_snapshot import snapshot as _snapshot  # noqa: E402  (light: click only)
+
+main.add_command(_snapshot)
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
