@@ -1,4 +1,4 @@
-"""The instruction pipeline over the stores: mine -> ingest -> dedup -> score -> decontaminate -> compress.
+"""The instruction pipeline over the stores: mine -> ingest -> dedup -> score -> decontaminate -> compress -> tag.
 
 Each stage reads the instructions at its input status, decides, and moves each one on or drops it
 with a reason:
@@ -374,12 +374,14 @@ def compress_stage(config: Config, store: RatingStore, run_id: str, progress: Pr
 
 
 def writer_stages(config: Config, run_id: str, progress: Progress = log.info) -> list[StageReport]:
-    """ingest -> dedup -> score -> decontaminate -> compress, as the single writer of the store."""
+    """ingest -> dedup -> score -> decontaminate -> compress -> tag, as the single writer of the store."""
+    from warriorflow.stages.tagging import tag_stage
+
     objects = open_objects(config)
     with RatingStore(config.duckdb_path) as store:
         return [ingest_mined(config, store, objects, run_id), dedup_stage(config, store, run_id),
                 score_stage(config, store, objects, run_id, progress), decontaminate_stage(config, store, run_id),
-                compress_stage(config, store, run_id, progress)]
+                compress_stage(config, store, run_id, progress), tag_stage(config, store, objects, run_id, progress)]
 
 
 def run_all(config: Config, run_id: str, progress: Progress = log.info) -> list[StageReport]:

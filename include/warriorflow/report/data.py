@@ -1,0 +1,200 @@
+"""What the report shows, as plain data read from the rating store (one function per panel).
+
+Every function takes an open ``RatingStore`` (read-only is enough) and returns JSON-serialisable
+dicts and lists; nothing here draws or writes. Scores come from the stages' own code: the win-rate
+matrix from ``stages.rating``, the judge table from ``leaderboard``, rubric levels from
+``stages.difficulty``; Fleiss' kappa is in ``report.stats``. An empty store gives empty panels.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+
+from warriorflow.report.stats import fleiss_kappa, histogram, rating_table
+
+LEVELS = ("excellent", "good", "average", "poor")
+NO_VALID_SCORE = "no valid score"
+STAGE_ORDER = ("mine", "dedup", "difficulty", "decontaminate", "compress", "tag", "quarantine")
+OVERLAP_EDGES = [round(0.05 * k, 2) for k in range(21)]  # 20 bins over [0, 1]
+VOTE_OUTCOMES = ("attacker", "defender", "tie")
+INVALID_TAG = "invalid"
+
+
+def _iso(x):
+    return x.isoformat(sep=" ", timespec="seconds") if isinstance(x, datetime) else x
+
+
+def _plain(rows: Sequence[dict]) -> list[dict]:
+    return [{k: _iso(v) for k, v in r.items()} for r in rows]
+
+
+def overview(store) -> dict:
+    counts = {r["table_name"]: r["n"] for r in store.named("table_counts")}
+    by_status = {r["status"]: r["n"] for r in store.query(
+        "SELECT status, count(*) AS n FROM instructions GROUP BY ALL ORDER BY status")}
+    return {"schema_version": store.schema_version(), "tables": counts, "instructions_by_status": by_status}
+
+
+# ------------------------------------------------------------------------------------------ arena
+
+
+def win_rates(store) -> dict:
+    """experts (sorted), rates[i][j] = share of i's battles against j that i won (ties half), counts[i][j]."""
+    from warriorflow.arena import vote_log
+    from warriorflow.stages.rating import battle_counts, win_rate_matrix
+
+    log_ = vote_log(store)
+    if not log_:  # win_rate_matrix cannot reshape an empty table
+        return {"experts": [], "rates": [], "counts": [], "battles": 0}
+    experts, rates = win_rate_matrix(log_)
+    _, counts = battle_counts(log_)
+    return {"experts": experts, "rates": rates, "counts": counts, "battles": len(log_)}
+
+
+def rating_series(store, method: str) -> dict:
+    """The ratings of ``method`` (elo | bt) per rating version, oldest version first.
+
+    versions: [{rating_version, computed_at}]; series: expert -> [{version, rating, lo, hi, n_battles}]."""
+    rows = store.query(
+        "SELECT rating_version, expert, rating, lo, hi, n_battles, "
+        "min(computed_at) OVER (PARTITION BY rating_version) AS first_at FROM rating_history WHERE method = ? "
+        "ORDER BY first_at, rating_version, expert", [method])
+    versions: list[dict] = []
+    series: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        if not versions or versions[-1]["rating_version"] != r["rating_version"]:
+            versions.append({"rating_version": r["rating_version"], "computed_at": _iso(r["first_at"])})
+        series[r["expert"]].append({"version": len(versions) - 1, "rating": r["rating"], "lo": r["lo"],
+                                    "hi": r["hi"], "n_battles": r["n_battles"]})
+    return {"method": method, "versions": versions, "series": dict(sorted(series.items()))}
+
+
+def balance(store) -> list[dict]:
+    """Attacks and defences per expert over every battle in the store (planned or fought)."""
+    from warriorflow.stages.plan import Plan
+
+    rows = store.query("SELECT attacker, defender FROM battles")
+    plan = Plan(attacks=Counter(r["attacker"] for r in rows), defences=Counter(r["defender"] for r in rows))
+    return [{"expert": name, **c} for name, c in plan.balance().items()]
+
+
+def judge_quality(store) -> dict:
+    """Per judge: votes, invalid-vote rate, position bias, agreement (leaderboard); overall Fleiss' kappa.
+
+    Kappa treats each fought battle as an item and each judge's effective vote (attacker, defender,
+    tie) as one rating; invalid votes are left out and battles with fewer than 2 ratings are skipped."""
+    from warriorflow import leaderboard as lb
+    from warriorflow.arena import vote_log
+
+    log_ = vote_log(store)
+    votes = store.query("SELECT battle_id, judge, raw_verdict, verdict FROM votes")
+    effective = {b.battle_id: dict(b.votes) for b in log_}
+    table = [row for row in rating_table(effective.values(), VOTE_OUTCOMES) if sum(row) >= 2]
+    summary = lb.overall(votes, log_)
+    return {"judges": lb.judge_table(votes, effective), "fleiss_kappa": fleiss_kappa(table),
+            "kappa_items": len(table), "categories": list(VOTE_OUTCOMES),
+            "votes": summary["votes"], "invalid_vote_rate": summary["invalid_vote_rate"]}
+
+
+# ------------------------------------------------------------------------------------------ instructions
+
+
+def difficulty(store) -> dict:
+    """Instructions by the rubric level of their median judge score, and the histogram of every judge score."""
+    from warriorflow.stages.difficulty import level
+
+    medians = store.query(
+        "SELECT i.difficulty FROM instructions i WHERE i.difficulty IS NOT NULL OR EXISTS "
+        "(SELECT 1 FROM difficulty_scores s WHERE s.instruction_id = i.instruction_id)")
+    levels = Counter(level(r["difficulty"]) for r in medians)
+    by_level = {name: levels[name] for name in LEVELS}
+    by_level[NO_VALID_SCORE] = levels["invalid"]
+    scores = store.query("SELECT score, valid FROM difficulty_scores")
+    per_score = Counter(r["score"] for r in scores if r["valid"])
+    return {"levels": by_level, "scores": {str(s): per_score[s] for s in range(1, 11)},
+            "invalid_scores": sum(not r["valid"] for r in scores), "instructions": len(medians)}
+
+
+def categories(store, configured: Sequence[str]) -> dict:
+    """Valid task tags per category (configured order, then any other stored category) and invalid tags."""
+    rows = store.query("SELECT t.category, t.valid, i.expert AS miner FROM task_tags t "
+                       "LEFT JOIN instructions i USING (instruction_id)")
+    counts = Counter(r["category"] for r in rows if r["valid"])
+    names = list(configured) + sorted(c for c in counts if c not in configured)
+    by_miner: dict[str, Counter] = defaultdict(Counter)
+    for r in rows:
+        by_miner[r["miner"] or "?"][r["category"] if r["valid"] else INVALID_TAG] += 1
+    return {"categories": names, "counts": {c: counts[c] for c in names},
+            "invalid": sum(not r["valid"] for r in rows), "tagged": len(rows),
+            "by_miner": {m: dict(c) for m, c in sorted(by_miner.items())}}
+
+
+def drop_reasons(store) -> list[dict]:
+    """Dropped records per (stage, reason), and quarantined batches per stage as stage 'quarantine'."""
+    rows = store.query("SELECT stage, reason, count(*) AS n FROM dropped_records GROUP BY ALL")
+    rows += [{"stage": "quarantine", "reason": f"{r['stage']} batch", "n": r["n"]}
+             for r in store.query("SELECT stage, count(*) AS n FROM quarantine GROUP BY ALL")]
+
+    def key(r):
+        s = r["stage"]
+        return (STAGE_ORDER.index(s) if s in STAGE_ORDER else len(STAGE_ORDER), s, -r["n"], r["reason"])
+
+    return sorted(rows, key=key)
+
+
+def overlap(store, min_shared: int = 1) -> dict:
+    """The best n-gram overlap of each checked instruction per benchmark: histogram counts and a summary."""
+    rows = store.query("SELECT benchmark, overlap, shared_ngrams FROM contamination ORDER BY benchmark")
+    per: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        per[r["benchmark"]].append(r)
+    hist = {b: histogram([r["overlap"] for r in rs], OVERLAP_EDGES) for b, rs in per.items()}
+    summary = [{"benchmark": b, "checked": len(rs), "mean_overlap": sum(r["overlap"] for r in rs) / len(rs),
+                "max_overlap": max(r["overlap"] for r in rs),
+                "contaminated": sum(r["shared_ngrams"] >= min_shared for r in rs)} for b, rs in per.items()]
+    return {"edges": OVERLAP_EDGES, "counts": hist, "summary": summary}
+
+
+# ------------------------------------------------------------------------------------------ retrains
+
+
+def retrains(store) -> dict:
+    """Snapshots (latest first), training runs, and eval results with pass@1 per benchmark across models.
+
+    series: benchmark -> [{model_ref, pass_at_1}], models in the order of their first evaluation."""
+    snapshots = _plain(store.query("SELECT * FROM snapshots ORDER BY created_at DESC, snapshot_id"))
+    runs = _plain(store.query("SELECT * FROM training_runs ORDER BY started_at, training_run_id"))
+    evals = store.query("SELECT * FROM eval_results ORDER BY evaluated_at, model_ref, benchmark")
+    models: list[str] = []
+    for e in evals:
+        if e["model_ref"] not in models:
+            models.append(e["model_ref"])
+    latest: dict[tuple[str, str], dict] = {}
+    for e in evals:  # the newest result per (model, benchmark)
+        latest[(e["model_ref"], e["benchmark"])] = e
+    series: dict[str, list[dict]] = defaultdict(list)
+    for m in models:
+        for (model, bench), e in sorted(latest.items(), key=lambda kv: kv[0][1]):
+            if model == m:
+                series[bench].append({"model_ref": m, "pass_at_1": e["pass_at_1"], "n_problems": e["n_problems"]})
+    return {"latest_snapshot": snapshots[0] if snapshots else None, "snapshots": snapshots, "training_runs": runs,
+            "eval_results": _plain(evals), "models": models, "series": dict(sorted(series.items()))}
+
+
+def collect(store, config) -> dict:
+    """Every panel's data."""
+    return {
+        "overview": overview(store),
+        "win_rates": win_rates(store),
+        "elo": rating_series(store, "elo"),
+        "bt": rating_series(store, "bt"),
+        "difficulty": difficulty(store),
+        "categories": categories(store, config.settings.tagging.categories),
+        "drop_reasons": drop_reasons(store),
+        "overlap": overlap(store, config.settings.decontamination.min_shared),
+        "judges": judge_quality(store),
+        "balance": balance(store),
+        "retrains": retrains(store),
+    }
