@@ -122,8 +122,11 @@ def test_missing_store_is_a_message_not_a_500(config):
     client = _client(config)
     r = client.get("/")
     assert r.status_code == 200 and "no rating store yet" in r.text and str(config.duckdb_path) in r.text
+    assert "Retrain gate" not in r.text and "Leaderboard" not in r.text  # no zeros that look like an empty flywheel
+    assert "no report yet" in r.text
     j = client.get("/api/status")
     assert j.status_code == 503 and j.json()["store"]["status"] == "missing"
+    assert j.json()["gate"] is None and j.json()["leaderboard"] is None
 
 
 def test_store_held_by_the_writer_is_busy_then_readable(config, built):
@@ -143,6 +146,7 @@ def test_store_held_by_the_writer_is_busy_then_readable(config, built):
         assert j.json()["store"] == {"status": "busy", "path": str(config.duckdb_path), "message": ui_app.BUSY_MESSAGE}
         r = client.get("/")
         assert r.status_code == 200 and "store busy (the writer task is running)" in r.text
+        assert "Retrain gate" not in r.text
     finally:
         holder.communicate("\n", timeout=30)
     j = _client(config).get("/api/status")
@@ -171,3 +175,22 @@ def test_report_is_linked_and_served_read_only(config, built):
     assert client.get("/report/../secret.txt").status_code == 404
     assert client.get("/report/..%2fsecret.txt").status_code == 404  # reaches the handler as ../secret.txt
     assert client.post("/report/elo.png").status_code == 405
+
+
+def test_bad_config_and_corrupt_store_are_messages_not_500s(config):
+    from warriorflow.errors import ConfigError
+
+    def broken():
+        raise ConfigError("settings file x.yaml", "flywheel.min_new_gold: must be >= 1", "fix the value")
+
+    j = TestClient(ui_app.create_app(broken)).get("/api/status")
+    assert j.status_code == 503 and j.json()["store"]["status"] == "error"
+    assert "flywheel.min_new_gold" in j.json()["store"]["message"]
+    config.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    config.duckdb_path.write_bytes(b"this is not a duckdb file" * 100)
+    client = _client(config)
+    j = client.get("/api/status")
+    assert j.status_code == 503 and j.json()["store"]["status"] == "error"
+    assert str(config.duckdb_path) in j.json()["store"]["message"]
+    r = client.get("/")
+    assert r.status_code == 200 and 'data-status="error"' in r.text

@@ -166,8 +166,10 @@ def assemble(rows: StoreRows, min_new_gold: int, *, store_path: str = "") -> dic
 
 def unavailable(status: str, message: str, min_new_gold: int, *, store_path: str = "",
                 report: dict | None = None) -> dict:
-    """Page data when the store cannot be read (``missing``, ``busy`` or ``error``): only the message and report."""
+    """Page data when the store cannot be read (``missing``, ``busy`` or ``error``): the message and the report;
+    the store's sections are null (not zeros, which would look like an empty flywheel)."""
     data = assemble(StoreRows(report=report), min_new_gold, store_path=store_path)
+    data.update({key: None for key in ("rating_version", "leaderboard", "overall", "stages", "snapshot", "gate")})
     data["store"] = {"status": status, "path": store_path, "message": message}
     return data
 
