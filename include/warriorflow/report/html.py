@@ -4,6 +4,8 @@ figures by relative file name and the numbers behind them as tables."""
 
 from __future__ import annotations
 
+import re
+
 import jinja2
 from markupsafe import Markup, escape
 
@@ -20,7 +22,7 @@ h1 { margin-bottom: .2rem; } h2 { margin-top: 2.2rem; border-bottom: 1px solid #
 .meta { color: #666; font-size: .9rem; }
 nav a { margin-right: .8rem; font-size: .9rem; }
 img { max-width: 100%; height: auto; display: block; margin: .6rem 0; }
-table { border-collapse: collapse; font-size: .85rem; margin: .5rem 0; }
+table { border-collapse: collapse; font-size: .85rem; margin: .5rem 0; display: block; max-width: 100%; overflow-x: auto; }
 th, td { border: 1px solid #ddd; padding: .2rem .5rem; text-align: left; vertical-align: top; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
 .empty { background: #f6f6f6; border: 1px dashed #bbb; padding: .8rem 1rem; color: #555; }
@@ -127,6 +129,9 @@ SECTIONS = [("overview", "Overview"), ("winrates", "Win rates"), ("ratings", "Ra
             ("overlap", "Overlap"), ("retrains", "Retrains")]
 
 
+_HASH = re.compile(r"[0-9a-f]{40,}")
+
+
 def _num(x, digits: int = 1) -> str:
     return "–" if x is None else f"{x:.{digits}f}"
 
@@ -139,6 +144,8 @@ def _cell(v) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
     text = "–" if v is None else str(v)
+    if _HASH.fullmatch(text):
+        return text[:12] + "…"
     return text if len(text) <= 80 else text[:77] + "..."
 
 
