@@ -234,9 +234,19 @@ def rate_stage(config: Config, store: RatingStore, run_id: str) -> StageReport:
     lengths = {(x["instruction_id"], x["expert"]): x["n"] for x in resp}
     response_of = {(x["instruction_id"], x["expert"]): x["response_id"] for x in resp}
     gold = select_gold(final, lengths)
+    # selected_at says when an instruction's gold response became the one it is now: a re-rating that keeps the
+    # same winner keeps the time, so the retrain gate counts only gold that is really new since a snapshot.
+    before = {x["instruction_id"]: (x["response_id"], x["selected_at"])
+              for x in store.query("SELECT instruction_id, response_id, selected_at FROM gold_selections")}
+    now = now_utc()
+
+    def since(iid: str, response_id: str):
+        old = before.get(iid)
+        return old[1] if old and old[0] == response_id else now
+
     store.upsert("gold_selections", [
         {"instruction_id": iid, "response_id": response_of[(iid, e)], "expert": e, "final_score": final[iid][e],
-         "rating_version": version, "selected_at": now_utc()} for iid, e in gold.items()],
+         "rating_version": version, "selected_at": since(iid, response_of[(iid, e)])} for iid, e in gold.items()],
         key=["instruction_id"], update=["response_id", "expert", "final_score", "rating_version", "selected_at"])
     invalid = sum(v == "invalid" for b in log_ for v in b.votes.values())
     report.counts = {"battles": len(log_), "experts": len(elo), "gold": len(gold), "invalid_effective_votes": invalid}

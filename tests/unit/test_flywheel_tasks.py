@@ -17,3 +17,20 @@ def test_battle_planning_uses_the_interval_only_for_timed_runs(monkeypatch):
     for run_type in ("scheduled", "backfill", "asset_triggered", "manual"):
         assert flywheel_tasks.plan_battles("r", run_type, "start", "end") == []
     assert seen == [("start", "end"), ("start", "end"), (None, None), (None, None)]
+
+
+def test_rerating_without_new_battles_does_not_reopen_the_retrain_gate(config):
+    """Gold keeps its selection time while its winner stays the same: re-rating the same vote log after a
+    snapshot must not count the old gold as new."""
+    from tests import ui_store
+    from warriorflow import arena
+    from warriorflow.store.rating_store import RatingStore
+
+    built = ui_store.build(config)
+    assert flywheel_tasks.new_gold_since_last_snapshot() == built["new_gold"]
+    with RatingStore(config.duckdb_path) as store:
+        before = store.query("SELECT instruction_id, response_id, selected_at FROM gold_selections ORDER BY 1")
+        arena.rate_stage(config, store, "rerate")
+        after = store.query("SELECT instruction_id, response_id, selected_at FROM gold_selections ORDER BY 1")
+    assert after == before
+    assert flywheel_tasks.new_gold_since_last_snapshot() == built["new_gold"]

@@ -101,8 +101,35 @@ def test_second_writing_process_gets_a_clear_error(tmp_path):
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(StoreError) as exc:
-            RatingStore(path)
+            RatingStore(path, lock_wait_s=0.3)
         assert "open for writing by another process" in str(exc.value) and "warriorflow_db" in str(exc.value)
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+
+
+def test_writer_waits_for_a_short_lived_lock_holder(tmp_path, monkeypatch):
+    """A reader (status page, report) holds DuckDB's lock briefly; a writer retries instead of failing."""
+    path = tmp_path / "s.duckdb"
+    RatingStore(path).close()
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys, time, duckdb
+        con = duckdb.connect({str(path)!r}, read_only=True)
+        print("locked", flush=True)
+        time.sleep(1.5)
+        con.close()
+        sys.stdin.read()
+    """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        import duckdb
+
+        attempts, connect = [], duckdb.connect
+        monkeypatch.setattr(duckdb, "connect", lambda *a, **k: attempts.append(1) or connect(*a, **k))
+        with RatingStore(path, lock_wait_s=20) as store:
+            assert store.schema_version() >= 1
+        assert len(attempts) > 1  # the first attempts met the lock
+        assert holder.poll() is None  # the holder was still alive: the lock was waited out, not absent
     finally:
         holder.stdin.close()
         holder.wait(timeout=30)

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import re
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,7 +68,10 @@ def load_query(name: str, directory: Path = SQL_DIR / "queries") -> str:
 class RatingStore:
     """A connection to the rating store. ``read_only=True`` for readers (CLI, UI, reports)."""
 
-    def __init__(self, path: str | Path, *, read_only: bool = False, migrations: Sequence[Migration] | None = None):
+    def __init__(self, path: str | Path, *, read_only: bool = False, migrations: Sequence[Migration] | None = None,
+                 lock_wait_s: float | None = None):
+        """``lock_wait_s``: how long to retry while another process holds DuckDB's file lock (a status-page or
+        report reader holds it for a fraction of a second); default ``WARRIORFLOW_LOCK_WAIT_S`` or 10 s."""
         self.path = Path(path)
         self.read_only = read_only
         if not read_only and os.environ.get(ROLE_ENV) == "worker":
@@ -81,7 +85,7 @@ class RatingStore:
                              "run a stage that writes it first (or `warriorflow doctor --init`)")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.con = duckdb.connect(str(self.path), read_only=read_only)
+            self.con = self._connect(lock_wait_s)
         except duckdb.IOException as exc:
             text = str(exc)
             if "lock" in text.lower():
@@ -101,6 +105,18 @@ class RatingStore:
             self._check_version(known)
         else:
             self.migrate(known)
+
+    def _connect(self, lock_wait_s: float | None):
+        wait = float(os.environ.get("WARRIORFLOW_LOCK_WAIT_S", "10")) if lock_wait_s is None else lock_wait_s
+        deadline, delay = time.monotonic() + wait, 0.05
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=self.read_only)
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() + delay > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
 
     # ------------------------------------------------------------------ schema
     def schema_version(self) -> int:
