@@ -2,12 +2,17 @@
 
 mine (per expert, a worker) -> ingest + GX gate -> dedup -> difficulty -> decontaminate -> compress
 -> emits the `selected instructions` asset, which triggers the battle DAG.
+
+Where `mine` runs is config (`kubernetes.placement`): a local process (embedded default) or one
+KubernetesPodOperator pod per expert on that expert's resources (production).
 """
 
 from __future__ import annotations
 
 import pendulum
 from airflow.sdk import Asset, dag, task
+
+from warriorflow.placement import on_kubernetes
 
 SELECTED = Asset("warriorflow://instructions/selected")
 
@@ -35,14 +40,25 @@ def warriorflow_mine():
         mine_expert(expert, run_id)
         return expert
 
+    @task
+    def mine_pods(experts: list[str], run_id: str | None = None) -> list[dict]:
+        from warriorflow.placement import mine_pods
+
+        return mine_pods(experts, run_id)
+
     @task(pool="warriorflow_db", outlets=[SELECTED])
-    def ingest_dedup_score_decontaminate_compress(mined: list[str], run_id: str | None = None) -> dict:
+    def ingest_dedup_score_decontaminate_compress(run_id: str | None = None) -> dict:
         from warriorflow.flywheel_tasks import instruction_stages
 
         return instruction_stages(run_id)
 
-    mined = mine.expand(expert=experts())
-    ingest_dedup_score_decontaminate_compress(mined)
+    if on_kubernetes():
+        from warriorflow.placement import pod_tasks
+
+        mined = pod_tasks("mine", mine_pods(experts()))
+    else:
+        mined = mine.expand(expert=experts())
+    mined >> ingest_dedup_score_decontaminate_compress()
 
 
 warriorflow_mine()

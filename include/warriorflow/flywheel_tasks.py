@@ -73,8 +73,13 @@ def plan_battles(run_id: str, run_type: str, since: datetime | None, until: date
     return [objects.uri(k) for k in keys]
 
 
+def battle_out_uri(in_uri: str) -> str:
+    """Where a battle batch writes its results: ``.../battle/in/batch-N.json`` -> ``.../battle/out/batch-N.jsonl``."""
+    return in_uri.replace("/battle/in/", "/battle/out/").removesuffix(".json") + ".jsonl"
+
+
 def battle_batch(in_uri: str) -> str:
-    out_uri = in_uri.replace("/battle/in/", "/battle/out/").removesuffix(".json") + ".jsonl"
+    out_uri = battle_out_uri(in_uri)
     run_cli("battle-batch", "--in", in_uri, "--out", out_uri)
     return out_uri
 
