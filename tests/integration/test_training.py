@@ -121,6 +121,16 @@ def test_resume_from_a_published_checkpoint_reproduces_the_run(config, tiny_mode
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-5)
     assert _row(config, run_id)["segments"] and json.loads(_row(config, run_id)["segments"]) == resumed["segments"]
 
+    # killed after the last checkpoint but before the model was published: publish it, train nothing more
+    objects.delete(join_key(sft.model_prefix(run_id), "manifest.json"))
+    said.clear()
+    assert sft.train(config, sid, overrides=ov, progress=said.append) == run_id
+    assert f"resuming run {run_id} from its published checkpoint 4" in said
+    assert not [s for s in said if s.startswith("step ")]
+    again = sft.published_model(objects, run_id)
+    assert again["global_step"] == 4 and again["losses"] == resumed["losses"]
+    assert MODEL_FILES <= set(again["files"]) and not {"optimizer.pt", "trainer_state.json"} & set(again["files"])
+
     # a damaged checkpoint fails the run with a clear error, recorded on its row
     objects.delete(join_key(sft.model_prefix(run_id), "manifest.json"))
     key = join_key(checkpoints.checkpoint_prefix(run_id, 4), "trainer_state.json")

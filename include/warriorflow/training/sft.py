@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,6 +53,9 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 MODEL_KIND = "warriorflow.trained-model"
 NOT_IN_MODEL = {"training_args.bin"}  # a pickle of the arguments; the manifest records them as JSON
+# what a checkpoint holds besides the model directory: optimizer, scheduler, RNG, trainer state, DeepSpeed shards
+CHECKPOINT_ONLY = re.compile(r"^(optimizer\.pt|scheduler\.pt|rng_state.*\.pth|trainer_state\.json|"
+                             r"training_args\.bin|latest|zero_to_\w+\.py|global_step\d+/.*)$")
 
 
 @dataclass(frozen=True)
@@ -246,6 +250,13 @@ def _run(cfg: Config, p: RunPlan, objects: ObjectStore, progress: Progress) -> N
         model_path = base_model.resolve(cfg, p.settings)
     segments = list(latest[1].get("segments", [])) if latest else []
     from_step = latest[0] if latest else 0
+    if latest and from_step >= p.settings.max_steps:  # killed after the last checkpoint, before the model was out
+        if is_main:
+            state = json.loads((resume_dir / "trainer_state.json").read_text())
+            files = {n: f for n, f in checkpoints.local_files(resume_dir).items() if not CHECKPOINT_ONLY.match(n)}
+            _publish_model(objects, p, files, state["log_history"], from_step, segments, model_path, world_size,
+                           progress)
+        return
 
     dataset = _dataset(data_dir / PARQUET, workdir / "hf-datasets", p.settings.loss_on)
     tokenizer = _tokenizer(model_path, p)
@@ -264,11 +275,16 @@ def _run(cfg: Config, p: RunPlan, objects: ObjectStore, progress: Progress) -> N
     tokenizer.save_pretrained(str(final))
     files = {n: f for n, f in checkpoints.local_files(final).items() if n not in NOT_IN_MODEL}
     step = trainer.state.global_step
+    _publish_model(objects, p, files, trainer.state.log_history, step,
+                   [*segments, {"from_step": from_step, "to_step": step}], model_path, world_size, progress)
+
+
+def _publish_model(objects: ObjectStore, p: RunPlan, files: dict[str, Path], log_history: list[dict], step: int,
+                   segments: list[dict], model_path: str, world_size: int, progress: Progress) -> None:
     uri = publish(objects, model_prefix(p.run_id), files, {
         "kind": MODEL_KIND, "training_run_id": p.run_id, "snapshot_id": p.snapshot_id, "base_model": p.base_model,
         "training_config_hash": p.config_hash, "config": _effective_config(p, model_path, world_size),
-        "losses": losses_from_log(trainer.state.log_history), "global_step": step,
-        "segments": [*segments, {"from_step": from_step, "to_step": step}], "finished_at": _now()})
+        "losses": losses_from_log(log_history), "global_step": step, "segments": segments, "finished_at": _now()})
     progress(f"model published: {uri}")
 
 
