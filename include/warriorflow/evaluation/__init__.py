@@ -1,0 +1,1 @@
+"""Sandboxed evaluation: benchmark loaders, check programs, scoring, comparison and promotion."""

@@ -1,0 +1,300 @@
+"""Run untrusted Python in a bubblewrap sandbox, one process per program, with limits and a reason.
+
+The sandbox (see :func:`bwrap_argv`):
+
+* ``--unshare-all``: new user, PID, network, IPC, UTS and cgroup namespaces. The network namespace
+  has only a loopback device that is down: no network at all.
+* a read-only host view of only what the interpreter needs (``/usr`` and the ``/lib*``, ``/bin``
+  links; the interpreter's own prefix when it lives elsewhere); not the repository, not ``/home``,
+  not ``/etc``; ``--remount-ro /`` so the sandbox's own root is read-only too;
+* a size-capped tmpfs work directory (``/work``, the current directory), fresh ``/proc`` and ``/dev``;
+* ``--clearenv``, ``--new-session`` (no terminal to inject keystrokes into), ``--die-with-parent``,
+  all capabilities dropped; when the host process is root, bwrap itself runs as an unprivileged
+  uid (``sandbox_uid``), because the kernel exempts uid 0 from ``RLIMIT_NPROC``.
+* limits set inside the sandbox before the program starts (:mod:`warriorflow.sandbox.boot`):
+  ``RLIMIT_AS`` (memory), ``RLIMIT_CPU``, ``RLIMIT_NPROC`` (counted per user namespace),
+  ``RLIMIT_FSIZE``, ``RLIMIT_NOFILE``, no core files;
+* outside: stdout and stderr read with a byte cap (over the cap: killed, ``output_limit``) and a
+  wall timeout. Killing bwrap kills the sandbox's PID 1, and the kernel then kills every process of
+  the PID namespace, ``setsid`` daemons included.
+
+Every run ends in a :class:`SandboxResult` whose ``reason`` is one of :data:`REASONS`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from warriorflow.errors import WarriorflowError
+from warriorflow.sandbox.boot import BOOT_SOURCE, EXIT_CODES
+
+REASONS = ("passed", "failed", "error", "timeout", "memory", "output_limit", "killed", "signal", "sandbox_error")
+"""passed; failed (an assertion); error (an exception, exit, syntax error); timeout (wall or CPU time);
+memory (MemoryError); output_limit (stdout/stderr or file size cap); killed (SIGKILL not sent by us);
+signal (died of another signal); sandbox_error (bwrap could not start the program)."""
+
+WORKDIR = "/work"
+_RO_SYSTEM = ("/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin")
+
+
+class SandboxError(WarriorflowError):
+    """The sandbox itself cannot run (bwrap missing, namespaces refused, interpreter not found)."""
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """Per-program limits. Memory is address space (RLIMIT_AS); CPU time kills by SIGXCPU."""
+
+    memory_mb: int = 4096
+    cpu_s: int = 10
+    wall_s: float = 15.0
+    nproc: int = 32
+    file_size_mb: int = 16
+    tmpfs_mb: int = 64
+    open_files: int = 128
+    stdout_bytes: int = 1 << 20
+    stderr_bytes: int = 64 << 10
+
+
+@dataclass(frozen=True)
+class SandboxResult:
+    reason: str  # one of REASONS
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    duration_s: float
+    detail: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.reason == "passed"
+
+
+@dataclass
+class Sandbox:
+    """Runs programs with a fixed interpreter and limits. ``isolate=False`` runs them as plain subprocesses
+    with the same launcher and limits but no bwrap: the throughput baseline, never for untrusted code."""
+
+    limits: SandboxLimits = field(default_factory=SandboxLimits)
+    python: str = "/usr/bin/python3"
+    bwrap: str | None = None
+    sandbox_uid: int = 65534
+    isolate: bool = True
+
+    def __post_init__(self) -> None:
+        exe = shutil.which(self.python) or self.python
+        if not Path(exe).is_file():
+            raise SandboxError(f"sandbox interpreter {self.python}", "not found",
+                               "set evaluation.sandbox.python to a Python 3 interpreter (e.g. /usr/bin/python3)")
+        self.python = exe
+        if self.isolate:
+            found = shutil.which(self.bwrap or "bwrap")
+            if found is None:
+                raise SandboxError("bwrap", "not found", "install bubblewrap (apt-get install bubblewrap)")
+            self.bwrap = found
+
+    # ------------------------------------------------------------------ argv
+    def argv(self, limits: SandboxLimits | None = None) -> list[str]:
+        lim = limits or self.limits
+        # -S: no site; -P: no unsafe sys.path entry; -I is not used because it would ignore PYTHONHASHSEED,
+        # which is fixed (the environment is cleared and set below) so set/dict orders are reproducible.
+        inner = [self.python, "-S", "-P", "-c", BOOT_SOURCE, str(lim.memory_mb << 20), str(lim.cpu_s),
+                 str(lim.nproc), str(lim.file_size_mb << 20), str(lim.open_files)]
+        if not self.isolate:
+            return inner
+        return [self.bwrap, *bwrap_argv(self.python, lim.tmpfs_mb), *inner]
+
+    def _drop_root(self) -> dict:
+        if self.isolate and os.geteuid() == 0:  # the kernel exempts uid 0 from RLIMIT_NPROC
+            return {"user": self.sandbox_uid, "group": self.sandbox_uid, "extra_groups": []}
+        return {}
+
+    # ------------------------------------------------------------------ run
+    def run(self, program: str, limits: SandboxLimits | None = None) -> SandboxResult:
+        """Run one program (``limits`` overrides the sandbox's); never raises for anything the program does."""
+        limits = limits or self.limits
+        nonce = secrets.token_hex(16)
+        started = time.monotonic()
+        try:
+            proc = subprocess.Popen(self.argv(limits), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, start_new_session=True, cwd="/", env=_plain_env(),
+                                    **self._drop_root())
+        except OSError as exc:
+            return SandboxResult("sandbox_error", None, "", "", 0.0, f"cannot start the sandbox: {exc}")
+        payload = nonce.encode() + b"\n" + program.encode("utf-8", "surrogatepass")
+        writer = threading.Thread(target=_feed, args=(proc.stdin, payload), daemon=True)
+        writer.start()
+        out, err, why_killed = _collect(proc, limits, started)
+        proc.wait()
+        writer.join(timeout=1.0)
+        duration = time.monotonic() - started
+        return classify(proc.returncode, out, err, nonce, why_killed, duration, isolated=self.isolate)
+
+    def run_many(self, programs: Sequence[str], workers: int = 2,
+                 on_result: Callable[[int, SandboxResult], None] | None = None,
+                 limits: Sequence[SandboxLimits | None] | None = None) -> list[SandboxResult]:
+        """Run programs in parallel (``workers`` sandboxes at a time), results in input order."""
+
+        def one(i: int) -> SandboxResult:
+            result = self.run(programs[i], limits[i] if limits is not None else None)
+            if on_result is not None:
+                on_result(i, result)
+            return result
+
+        if workers <= 1 or len(programs) <= 1:
+            return [one(i) for i in range(len(programs))]
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(one, range(len(programs))))
+
+
+def bwrap_argv(python: str, tmpfs_mb: int) -> list[str]:
+    """bwrap options (before the command) for the sandbox described in the module docstring."""
+    args = ["--unshare-all", "--die-with-parent", "--new-session", "--clearenv", "--cap-drop", "ALL"]
+    for path in _RO_SYSTEM:
+        p = Path(path)
+        if p.is_symlink():
+            args += ["--symlink", os.readlink(p), path]
+        elif p.is_dir():
+            args += ["--ro-bind", path, path]
+    real = Path(python).resolve()
+    if not any(real.is_relative_to(p) for p in ("/usr", "/bin", "/lib")):
+        prefix = real.parent.parent  # <prefix>/bin/python3 -> bind <prefix> (its lib/ holds the stdlib)
+        args += ["--ro-bind", str(prefix), str(prefix)]
+    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(4 << 20), "--tmpfs", "/dev/shm",  # not RAM-sized
+             "--size", str(tmpfs_mb << 20), "--tmpfs", WORKDIR,
+             "--chdir", WORKDIR, "--setenv", "HOME", WORKDIR, "--setenv", "PATH", "/usr/bin:/bin",
+             "--setenv", "LANG", "C.UTF-8", "--setenv", "PYTHONHASHSEED", "0",
+             "--setenv", "PYTHONDONTWRITEBYTECODE", "1", "--remount-ro", "/"]
+    return args
+
+
+def _plain_env() -> dict[str, str]:
+    return {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def _feed(pipe, payload: bytes) -> None:
+    try:
+        pipe.write(payload)
+    except (BrokenPipeError, OSError, ValueError):
+        pass
+    finally:
+        try:
+            pipe.close()
+        except (BrokenPipeError, OSError):
+            pass
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        try:
+            proc.kill()
+        except ProcessLookupError:
+            pass
+
+
+def _collect(proc: subprocess.Popen, limits: SandboxLimits, started: float) -> tuple[bytes, bytes, str | None]:
+    """Read stdout/stderr up to their caps until both close; kill on overflow or at the wall deadline."""
+    out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
+    caps = {out_fd: limits.stdout_bytes, err_fd: limits.stderr_bytes}
+    bufs = {fd: bytearray() for fd in caps}
+    deadline = started + limits.wall_s
+    why_killed = None
+    with selectors.DefaultSelector() as sel:
+        for f in (proc.stdout, proc.stderr):
+            sel.register(f, selectors.EVENT_READ)
+        open_fds = set(caps)
+        while open_fds and why_killed is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                why_killed = "timeout"
+                break
+            for key, _ in sel.select(timeout=min(left, 1.0)):
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    sel.unregister(key.fileobj)
+                    open_fds.discard(key.fd)
+                    continue
+                bufs[key.fd] += chunk
+                if len(bufs[key.fd]) > caps[key.fd]:
+                    why_killed = "output_limit"
+                    break
+        if why_killed is None:  # pipes closed: the program is done or closed them itself; wait for the exit
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                why_killed = "timeout"
+    if why_killed:
+        _kill(proc)
+    proc.stdout.close()
+    proc.stderr.close()
+    return bytes(bufs[out_fd]), bytes(bufs[err_fd]), why_killed
+
+
+def classify(returncode: int | None, out: bytes, err: bytes, nonce: str, why_killed: str | None,
+             duration_s: float, *, isolated: bool = True) -> SandboxResult:
+    """Turn how a run ended into a SandboxResult with its reason (a pure function)."""
+    stdout = out.decode("utf-8", "replace")
+    stderr = err.decode("utf-8", "replace")
+    tail = stderr.strip().splitlines()[-1][:500] if stderr.strip() else ""
+
+    def result(reason: str, detail: str) -> SandboxResult:
+        return SandboxResult(reason, returncode, stdout, stderr, duration_s, detail)
+
+    if why_killed == "timeout":
+        return result("timeout", "wall-clock timeout")
+    if why_killed == "output_limit":
+        return result("output_limit", "stdout/stderr over the byte cap")
+    rc = returncode
+    if rc is None:
+        return result("sandbox_error", "no exit status")
+    if rc == 0:
+        marker = "\n" + nonce + "\n"
+        if stdout.endswith(marker):
+            return SandboxResult("passed", 0, stdout[: -len(marker)], stderr, duration_s, "")
+        return result("error", "exited with status 0 before the end of the program")
+    if isolated and rc == 1 and stderr.startswith("bwrap:"):
+        return result("sandbox_error", tail)
+    sig = -rc if rc < 0 else (rc - 128 if rc > 128 else None)
+    if sig is not None and 0 < sig < 65:
+        name = _signal_name(sig)
+        if sig == signal.SIGXCPU:
+            return result("timeout", "CPU time limit (SIGXCPU)")
+        if sig == signal.SIGXFSZ:
+            return result("output_limit", "file size limit (SIGXFSZ)")
+        if sig == signal.SIGKILL:
+            return result("killed", "killed by SIGKILL")
+        return result("signal", f"died of {name}")
+    if rc in EXIT_CODES:
+        if EXIT_CODES[rc] == "error" and ("[Errno 27]" in tail or "[Errno 28]" in tail):
+            return result("output_limit", f"file size / work dir limit: {tail}")  # EFBIG / ENOSPC
+        return result(EXIT_CODES[rc], tail)
+    return result("error", f"exit status {rc}" + (f": {tail}" if tail else ""))
+
+
+def _signal_name(sig: int) -> str:
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return f"signal {sig}"
+
+
+def default_python() -> str:
+    """The sandbox's default interpreter: the system python3 (outside any venv or home directory)."""
+    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3"):
+        if Path(candidate).is_file():
+            return candidate
+    return sys.executable
