@@ -299,3 +299,10 @@ def test_rate_output_schema():
     assert json.loads(json.dumps(out)) == out
     assert R.rate(battles, bootstrap_rounds=20, seed=0) == out
     assert R.rate([], bootstrap_rounds=5) == {"elo": {}, "bt": {}, "final": {}, "gold": {}, "invalid_votes": 0}
+
+
+def test_pair_tables_of_an_empty_battle_log_are_empty():
+    from warriorflow.stages.rating import battle_counts, win_rate_matrix
+
+    assert win_rate_matrix([]) == ([], [])
+    assert battle_counts([]) == ([], [])

@@ -478,6 +478,9 @@ def bt_bootstrap(battles: Iterable[BattleVotes] | BattleTable, rounds: int = 100
 # --------------------------------------------------------------------------------------------------
 
 def _pair_tables(battles: Iterable[BattleVotes]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    battles = list(battles)
+    if not battles:  # no battles yet: no experts, empty tables
+        return [], np.zeros((0, 0)), np.zeros((0, 0))
     table = battle_table(battles)
     w = win_counts(table)
     return list(table.experts), w, w + w.T
