@@ -1,8 +1,11 @@
 """Retrain when enough new winning data has accumulated.
 
 gate (>= flywheel.min_new_gold new gold examples since the last snapshot; otherwise skip, saying why)
--> snapshot -> train -> evaluate -> record. Snapshot, training and evaluation arrive with their issue;
-until then those tasks say so loudly.
+-> snapshot (published manifest-last) -> train (a worker: local process, or a pod on the training node
+pool) -> record the run -> evaluate (sandboxed pass@1) and compare with the champion -> report (also
+after a closed gate: the report follows every battle cycle).
+
+Where training runs is config (`kubernetes.placement`), as for the other workers.
 """
 
 from __future__ import annotations
@@ -10,7 +13,10 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Asset, dag, task
 
+from warriorflow.placement import on_kubernetes
+
 GOLD = Asset("warriorflow://battles/gold")
+SNAPSHOT = Asset("warriorflow://snapshots/latest")
 
 
 @dag(
@@ -23,7 +29,7 @@ GOLD = Asset("warriorflow://battles/gold")
     doc_md=__doc__,
 )
 def warriorflow_retrain():
-    @task.short_circuit
+    @task.short_circuit(ignore_downstream_trigger_rules=False)  # a closed gate skips retraining, not the report
     def enough_new_gold() -> bool:
         import logging
 
@@ -33,15 +39,55 @@ def warriorflow_retrain():
         logging.getLogger("warriorflow").info(why)
         return go
 
+    @task(pool="warriorflow_db", outlets=[SNAPSHOT])
+    def snapshot() -> str:
+        from warriorflow.flywheel_tasks import snapshot as create
+
+        return create()
+
     @task
-    def snapshot_train_evaluate() -> None:
-        import logging
+    def train(snapshot_id: str) -> str:
+        from warriorflow.flywheel_tasks import train_local
 
-        logging.getLogger("warriorflow").warning(
-            "NOT IMPLEMENTED YET: snapshot, training and evaluation arrive with the training/eval issue; "
-            "the gate above is real")
+        train_local(snapshot_id)
+        return snapshot_id
 
-    enough_new_gold() >> snapshot_train_evaluate()
+    @task
+    def training_pod(snapshot_id: str) -> dict:
+        from warriorflow.flywheel_tasks import train_args
+        from warriorflow.placement import training_pod_spec
+
+        return training_pod_spec(train_args(snapshot_id))
+
+    @task(pool="warriorflow_db")
+    def record_training(snapshot_id: str) -> str:
+        from warriorflow.flywheel_tasks import record_training as record
+
+        return record(snapshot_id)
+
+    @task(pool="warriorflow_db")
+    def evaluate_and_compare(training_run_id: str) -> dict:
+        from warriorflow.flywheel_tasks import evaluate_and_decide
+
+        return evaluate_and_decide(training_run_id)
+
+    @task(trigger_rule="none_failed")
+    def report(decision: dict | None = None) -> str:
+        from warriorflow.flywheel_tasks import report as write
+
+        return write()
+
+    snapshot_id = snapshot()
+    enough_new_gold() >> snapshot_id
+    if on_kubernetes():
+        from warriorflow.placement import pod_task
+
+        trained = pod_task("train", training_pod(snapshot_id))
+    else:
+        trained = train(snapshot_id)
+    run_id = record_training(snapshot_id)
+    trained >> run_id
+    report(evaluate_and_compare(run_id))
 
 
 warriorflow_retrain()

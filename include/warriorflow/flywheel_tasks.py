@@ -15,6 +15,7 @@ from datetime import datetime
 
 from warriorflow import arena, pipeline
 from warriorflow.config import Config, load_config
+from warriorflow.errors import StoreError
 from warriorflow.store.rating_store import RatingStore
 
 log = logging.getLogger(__name__)
@@ -46,9 +47,25 @@ def mine_expert(expert: str, run_id: str) -> None:
     run_cli("mine", "--no-ingest", "--expert", expert, "--run-id", run_id)
 
 
+class QualityGateFailed(StoreError):
+    """A batch failed its Great Expectations gate: it was quarantined, and the Airflow task fails."""
+
+
 def _logged(reports: list[pipeline.StageReport]) -> dict[str, dict[str, int]]:
+    """Log every stage's counts; fail (after the good batches went through) if any batch was quarantined, so
+    the run shows red and its log names the failed expectations. Re-running is safe: the bad batch has left
+    the run's inputs for quarantine/."""
     for r in reports:
         log.info("%s", r.table())
+    failed = [(r.stage, note) for r in reports if r.counts.get("quarantined_batches") for note in r.notes
+              if note.startswith("quarantined ")]
+    if failed:
+        for stage, note in failed:
+            log.error("quality gate failed in %s: %s", stage, note)
+        raise QualityGateFailed(f"{len(failed)} batch(es) of this run", "failed their quality gate and were "
+                                "quarantined: " + " | ".join(note for _, note in failed),
+                                "read the GX result (*.gx.json) beside each file under quarantine/, fix the "
+                                "worker that wrote it, then clear this task: good batches were already merged")
     return {r.stage: r.counts for r in reports}
 
 
@@ -102,3 +119,70 @@ def retrain_gate(min_new_gold: int) -> tuple[bool, str]:
     if n < min_new_gold:
         return False, f"retrain gate closed: {n} new gold examples since the last snapshot, need {min_new_gold}"
     return True, f"retrain gate open: {n} new gold examples since the last snapshot (need {min_new_gold})"
+
+
+# ------------------------------------------------------------------ retraining (gate -> snapshot -> train ...)
+
+
+def snapshot() -> str:
+    """Publish a snapshot of every gold example (data files first, manifest last); return its id."""
+    from warriorflow.snapshots import create_snapshot
+
+    cfg = config()
+    with RatingStore(cfg.duckdb_path) as store:
+        info = create_snapshot(cfg, store, pipeline.open_objects(cfg))
+    log.info("snapshot %s (%s): %s", info.snapshot_id, "new" if info.created else "existing", info)
+    return info.snapshot_id
+
+
+def train_args(snapshot_id: str) -> list[str]:
+    """The worker command that trains on a snapshot (a local process, or a pod on the training node pool)."""
+    return ["train", "--snapshot", snapshot_id, "--no-record"]
+
+
+def train_local(snapshot_id: str) -> None:
+    run_cli(*train_args(snapshot_id))
+
+
+def record_training(snapshot_id: str) -> str:
+    """Record the training run a worker finished for ``snapshot_id`` (the single writer); return its id."""
+    from warriorflow.training.sft import record_training_run, training_run_id_for
+
+    cfg = config()
+    run_id = training_run_id_for(cfg, snapshot_id)
+    with RatingStore(cfg.duckdb_path) as store:
+        row = record_training_run(cfg, store, pipeline.open_objects(cfg), run_id)
+    log.info("training run %s: step %s, model %s", run_id, row["global_step"], row["output_uri"])
+    return run_id
+
+
+def evaluate_and_decide(training_run_id: str) -> dict:
+    """Evaluate the new model (and the baseline once, so there is something to compare with), compare it with
+    the champion (else the baseline) per benchmark, and record the promotion decision."""
+    from warriorflow.evaluation.records import latest_scores
+    from warriorflow.evaluation.run import compare_and_decide, evaluate_model
+
+    cfg = config()
+    baseline = cfg.settings.evaluation.baseline
+    if baseline:
+        with RatingStore(cfg.duckdb_path) as store:
+            evaluated = bool(latest_scores(store, baseline))
+        if not evaluated:
+            log.info("evaluating the baseline %s first", baseline)
+            evaluate_model(cfg, baseline)
+    report = evaluate_model(cfg, training_run_id)
+    for s in report.scores:
+        log.info("%s %s: pass@1 %.3f (%d/%d)", training_run_id, s.name, s.pass_at_1, s.n_passed, s.n_problems)
+    d = compare_and_decide(cfg, training_run_id)
+    log.info("vs %s: %s -> %s (%s)", d.previous or "(nothing)", d.deltas, "PROMOTED" if d.promoted else "not promoted",
+             "; ".join(d.reasons))
+    return {"model": training_run_id, "previous": d.previous, "promoted": d.promoted, "deltas": d.deltas}
+
+
+def report() -> str:
+    """Regenerate the flywheel report (HTML + PNG) the status page links to; return its index.html path."""
+    from warriorflow.report import write_report
+
+    path = write_report(config())
+    log.info("report: %s", path)
+    return str(path)

@@ -34,6 +34,11 @@ def test_battle_dag_is_periodic_and_asset_triggered(dagbag):
 def test_retrain_dag_waits_on_gold(dagbag):
     dag = dagbag.get_dag("warriorflow_retrain")
     assert "warriorflow://battles/gold" in str(dag.timetable.asset_condition)
+    tasks = {t.task_id: t for t in dag.tasks}
+    assert set(tasks) == {"enough_new_gold", "snapshot", "train", "record_training", "evaluate_and_compare", "report"}
+    assert all(tasks[t].pool == "warriorflow_db" for t in ("snapshot", "record_training", "evaluate_and_compare"))
+    assert tasks["train"].pool != "warriorflow_db"  # training is a worker: it never holds the writer slot
+    assert [o.uri for o in tasks["snapshot"].outlets] == ["warriorflow://snapshots/latest"]
 
 
 def test_retrain_gate_skips_with_a_reason(dagbag, caplog, tmp_path, monkeypatch):
@@ -47,5 +52,7 @@ def test_retrain_gate_skips_with_a_reason(dagbag, caplog, tmp_path, monkeypatch)
     go, why = retrain_gate(8)
     assert not go and "0 new gold examples since the last snapshot, need 8" in why
     run = dagbag.get_dag("warriorflow_retrain").test()
-    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
-    assert states["enough_new_gold"].endswith("success") and states["snapshot_train_evaluate"].endswith("skipped")
+    states = {ti.task_id: str(ti.state).rsplit(".", 1)[-1].lower() for ti in run.get_task_instances()}
+    assert states == {"enough_new_gold": "success", "snapshot": "skipped", "train": "skipped",
+                      "record_training": "skipped", "evaluate_and_compare": "skipped", "report": "success"}
+    assert (tmp_path / "home" / "reports" / "latest" / "index.html").exists()  # the report follows every cycle
