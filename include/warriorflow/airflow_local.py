@@ -56,6 +56,8 @@ class LocalAirflow:
     username: str = "admin"
     password: str = "warriorflow"
     parallelism: int = 2
+    log_port: int = 8793            # serve-logs of the LocalExecutor's workers (binds 0.0.0.0)
+    trigger_log_port: int = 8794    # the triggerer's log server
     repo: Path = REPO
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -98,6 +100,8 @@ class LocalAirflow:
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
             "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "30",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self.log_port),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self.trigger_log_port),
             "HF_HUB_OFFLINE": "1",
             "GX_ANALYTICS_ENABLED": "false",
             # standalone starts its components as `airflow ...` from PATH: put this interpreter's bin first
@@ -343,10 +347,10 @@ def run_cycle(api: AirflowApi, timeout_s: float = 3600.0, log: Callable[[str], N
 
 def wait_backfill(api: AirflowApi, dag_id: str, since: datetime, timeout_s: float = 3600.0,
                   log: Callable[[str], None] = print) -> list[dict]:
-    """Wait until the backfill runs of ``dag_id`` created after ``since`` (and what they trigger) are finished;
-    return those backfill runs. Raise if one failed or none appeared."""
-    runs = api.wait_quiet((dag_id, "warriorflow_retrain") if dag_id == "warriorflow_battle" else (dag_id,),
-                          since, timeout_s, log=log)
+    """Wait until the runs of ``dag_id`` created after ``since`` (its backfill runs among them) are finished;
+    return the backfill runs. Raise if one failed or none appeared. The DAG must be unpaused: Airflow starts
+    no run of a paused DAG, backfill runs included."""
+    runs = api.wait_quiet((dag_id,), since, timeout_s, log=log)
     backfill_runs = [r for r in runs[dag_id] if r["run_type"] == "backfill"]
     if not backfill_runs:
         raise _error(f"the backfill of {dag_id}", "created no runs",
@@ -365,6 +369,7 @@ def run_backfill(api: AirflowApi, dag_id: str, from_date: str, to_date: str, rep
     so re-running an interval costs nothing but the newcomer's battles."""
     since = datetime.now(UTC)
     api.wait_for_dags((dag_id,))
+    api.unpause(dag_id)
     backfill = api._call("POST", "/backfills", json={"dag_id": dag_id, "from_date": from_date, "to_date": to_date,
                                                      "reprocess_behavior": reprocess, "max_active_runs": 1})
     log(f"backfill {backfill.get('id')} of {dag_id} from {from_date} to {to_date} created; waiting for its runs")
