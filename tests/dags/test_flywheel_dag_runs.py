@@ -23,7 +23,7 @@ compression: {{budget: 1.0}}
 arena: {{response_max_tokens: 32, both_orders: true}}
 rating: {{bootstrap_rounds: 10}}
 flywheel: {{min_new_gold: 1}}
-training: {{max_steps: 1, save_steps: 1, max_seq_length: 64}}
+training: {{max_steps: 1, save_steps: 1, max_seq_length: 256}}
 evaluation: {{problems_per_benchmark: 1, max_tokens: 48, benchmarks: [{{name: humaneval, kind: humaneval}}]}}
 """)
     monkeypatch.setenv("WARRIORFLOW_CONFIG", str(settings))

@@ -178,3 +178,15 @@ def test_train_against_seaweedfs(config, tiny_model, seaweedfs):
     assert MODEL_FILES <= set(manifest["files"]) and manifest["global_step"] == 2
     row = _row(config, run_id)
     assert row["status"] == "done" and row["output_uri"].startswith("s3://wf-training/")
+
+
+def test_a_max_seq_length_that_leaves_nothing_to_train_on_is_a_clear_error(config, tiny_model):
+    """Prompts longer than max_seq_length leave TRL no example; that is named, not a sampler ValueError."""
+    from warriorflow.errors import ConfigError
+
+    sid = _snapshot(config)
+    with pytest.raises(ConfigError, match="max_seq_length=16") as exc:
+        sft.train(config, sid, overrides=_overrides(tiny_model, max_seq_length=16))
+    assert "raise training.max_seq_length" in str(exc.value)
+    row = _row(config, sft.training_run_id_for(config, sid, _overrides(tiny_model, max_seq_length=16)))
+    assert row["status"] == "failed" and "max_seq_length" in row["error"]

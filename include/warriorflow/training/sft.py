@@ -264,6 +264,10 @@ def _run(cfg: Config, p: RunPlan, objects: ObjectStore, progress: Progress) -> N
     callback = _checkpoint_callback(objects, p, segments, from_step, is_main, progress)
     trainer = SFTTrainer(model=model_path, args=args, train_dataset=dataset, processing_class=tokenizer,
                          callbacks=[callback])
+    if len(trainer.train_dataset) == 0:  # TRL's preparation dropped every example: say why, not a sampler error
+        raise ConfigError(f"snapshot {p.snapshot_id}", f"none of its {dataset.num_rows} examples is left to train on "
+                          f"after tokenization (training.max_seq_length={p.settings.max_seq_length})",
+                          "raise training.max_seq_length (prompts longer than it leave no response tokens)")
     progress(f"training {p.run_id}: {p.settings.max_steps} steps on {dataset.num_rows} examples of "
              f"snapshot {p.snapshot_id}" + (f", from step {from_step}" if from_step else ""))
     trainer.train(resume_from_checkpoint=str(resume_dir) if resume_dir else None)
