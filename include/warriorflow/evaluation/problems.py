@@ -15,15 +15,11 @@ Formats:
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import json
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from warriorflow.errors import ConfigError
-from warriorflow.stages.decontaminate import humaneval_data_path
+from warriorflow.stages.decontaminate import humaneval_data_path, read_benchmark_jsonl
 
 _REQUIRED = {
     "humaneval": ("task_id", "prompt", "test", "entry_point"),
@@ -60,27 +56,8 @@ class LoadedBenchmark:
 
 def read_jsonl(path: Path, what: str, fix: str) -> tuple[list[dict], str]:
     """Records of a JSON Lines file (gzip detected by magic bytes) and the file's sha256."""
-    if not path.is_file():
-        raise ConfigError(what, f"data file {path} not found", fix)
-    try:
-        raw = path.read_bytes()
-        text = (gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).decode("utf-8")
-    except (OSError, EOFError, zlib.error, gzip.BadGzipFile, UnicodeDecodeError) as exc:
-        raise ConfigError(what, f"data file {path} cannot be read: {exc}", fix) from None
-    records = []
-    for n, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(what, f"data file {path} line {n} is not JSON: {exc.msg}", fix) from None
-        if not isinstance(record, dict):
-            raise ConfigError(what, f"data file {path} line {n} is not a JSON object", fix)
-        records.append(record)
-    if not records:
-        raise ConfigError(what, f"data file {path} holds no problems", fix)
-    return records, hashlib.sha256(raw).hexdigest()
+    records, digest = read_benchmark_jsonl(path, f"{what} data file {path}", fix)
+    return [record for _, record in records], digest
 
 
 def load_benchmark(name: str, kind: str, path: Path | None, limit: int | None = None,

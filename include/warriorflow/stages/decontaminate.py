@@ -119,9 +119,9 @@ def humaneval_data_path() -> Path:
     )
 
 
-def _read_records(path: Path, name: str, fix: str) -> tuple[list[tuple[int, dict]], str]:
-    """(line number, record) pairs of a JSON Lines file (gzip detected by magic bytes) and its sha256."""
-    what = f"benchmark '{name}' data file {path}"
+def read_benchmark_jsonl(path: Path, what: str, fix: str) -> tuple[list[tuple[int, dict]], str]:
+    """(line number, record) pairs of a benchmark's JSON Lines file (gzip detected by magic bytes) and its
+    sha256; every problem with the file is a ConfigError about ``what``. Decontamination and evaluation share it."""
     if not path.is_file():
         raise ConfigError(what, "not found", fix)
     try:
@@ -208,7 +208,7 @@ def _load(kind: str, path: Path | None, name: str, fix: str,
             raise ConfigError(f"benchmark '{name}'", f"kind {kind} needs a data file path", fix)
         path = humaneval_data_path()
     path = Path(path)
-    records, digest = _read_records(path, name, fix)
+    records, digest = read_benchmark_jsonl(path, f"benchmark '{name}' data file {path}", fix)
     if kind == "jsonl":
         if not text_fields:
             raise ConfigError(f"benchmark '{name}'", "kind jsonl needs text_fields (the fields holding problem text)",
