@@ -64,7 +64,7 @@ lock:            ## re-resolve requirements/lock.txt from pyproject.toml in a sc
 	rm -rf .venv-lock
 
 lint: setup
-	$(BIN)/pip install -q ruff==0.17.6 && $(BIN)/ruff check include tests
+	$(BIN)/pip install -q ruff==0.17.6 && $(BIN)/ruff check include tests dags plugins bench
 
 clean:           ## remove the venv and everything the flywheel wrote (var/)
 	rm -rf $(VENV) var .pytest_cache

@@ -8,7 +8,6 @@ password, the REST API, and stop (the whole process group is gone afterwards).""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -16,7 +15,7 @@ from datetime import UTC, datetime
 import pytest
 import yaml
 
-from tests.helpers import write_yaml
+from tests.helpers import free_port, write_yaml
 from warriorflow import arena, pipeline
 from warriorflow.airflow_local import LocalAirflow, session_members, wait_backfill
 from warriorflow.config import CONFIG_DIR, load_config
@@ -30,12 +29,6 @@ NEWCOMER = "smollm2-135m-newcomer"
 DAYS = [datetime(2026, 11, 18, 12), datetime(2026, 11, 19, 12), datetime(2026, 11, 20, 12)]
 BACKFILL_FROM, BACKFILL_TO = "2026-11-20T00:00:00Z", "2026-11-21T12:00:00Z"  # ticks 11-20 06:00 and 11-21 06:00
 BACKFILLED_DAYS = DAYS[1:]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _settings(tmp_path, experts_file):
@@ -89,8 +82,8 @@ def test_backfill_after_a_new_expert_joins_runs_only_its_missing_battles(tmp_pat
     experts_file.write_text(yaml.safe_dump(registry))
 
     # 3. the documented backfill, on a real airflow standalone
-    local = LocalAirflow(home=tmp_path / "airflow", port=_free_port(), log_port=_free_port(),
-                         trigger_log_port=_free_port(),
+    local = LocalAirflow(home=tmp_path / "airflow", port=free_port(), log_port=free_port(),
+                         trigger_log_port=free_port(),
                          extra_env={"WARRIORFLOW_CONFIG": str(settings), "WARRIORFLOW_HOME": str(tmp_path / "home")})
     try:
         local.start(timeout_s=300)

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 import pytest
 
-from tests.helpers import SMOLLM2
+from tests.helpers import SMOLLM2, free_port
 from warriorflow.inference.base import Sampling
 from warriorflow.inference.openai_http import OpenAIHTTPBackend
 
@@ -23,15 +22,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 PREFIX = "<|im_start|>system\nYou help with Python coding problems.<|im_end|>\n<|im_start|>user\n"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory, model_cache):
-    port = _free_port()
+    port = free_port()
     ready = tmp_path_factory.mktemp("srv") / "ready"
     env = dict(os.environ, WARRIORFLOW_MODEL_CACHE=str(model_cache), WARRIORFLOW_THREADS="2")
     proc = subprocess.Popen(

@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import httpx
 import pytest
 
 from tests import ui_store
+from tests.helpers import free_port
 from warriorflow.store.rating_store import RatingStore
 
 REPO = Path(__file__).resolve().parents[2]
@@ -94,12 +94,6 @@ class Dom(HTMLParser):
 
     def row(self, first: str, col: int = 1) -> list[str]:
         return next(r for r in self.rows if len(r) > col and r[col] == first)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager

@@ -4,22 +4,16 @@ answers HTML, one that answers JSON of the wrong shape, and one that fails then 
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from tests.helpers import free_port
 from warriorflow.errors import BackendError
 from warriorflow.inference.base import Sampling
 from warriorflow.inference.openai_http import OpenAIHTTPBackend
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class _Scripted(BaseHTTPRequestHandler):
@@ -63,7 +57,7 @@ OK_COMPLETION = {"choices": [{"text": "hi", "finish_reason": "stop"}],
 
 
 def test_server_down_is_a_clear_error_after_retries():
-    backend = OpenAIHTTPBackend("x", f"http://127.0.0.1:{_free_port()}", retries=2, backoff_s=0.01)
+    backend = OpenAIHTTPBackend("x", f"http://127.0.0.1:{free_port()}", retries=2, backoff_s=0.01)
     t = time.monotonic()
     with pytest.raises(BackendError) as exc:
         backend.complete(["p"], Sampling())
