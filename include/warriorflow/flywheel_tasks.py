@@ -106,11 +106,10 @@ def ingest_and_rate(run_id: str) -> dict[str, dict[str, int]]:
 
 
 def new_gold_since_last_snapshot() -> int:
+    """The gate reads only: it runs outside the writer pool, so it opens the store read-only."""
     cfg = config()
-    with RatingStore(cfg.duckdb_path) as store:
-        return store.query(
-            "SELECT count(*) AS n FROM gold_selections WHERE selected_at > "
-            "coalesce((SELECT max(created_at) FROM snapshots), TIMESTAMP '1970-01-01')")[0]["n"]
+    with RatingStore(cfg.duckdb_path, read_only=True) as store:
+        return store.named("new_gold_since_snapshot")[0]["n"]
 
 
 def retrain_gate(min_new_gold: int) -> tuple[bool, str]:

@@ -28,9 +28,6 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 INSTRUCTION_STATUSES = ("mined", "unique", "scored", "clean", "selected", "dropped")
 BATTLE_STATUSES = ("planned", "done", "failed")
 
-# The retrain gate's count (the same rule as flywheel_tasks.new_gold_since_last_snapshot).
-NEW_GOLD_SQL = ("SELECT count(*) AS n FROM gold_selections WHERE selected_at > "
-                "coalesce((SELECT max(created_at) FROM snapshots), TIMESTAMP '1970-01-01')")
 LATEST_RATINGS_SQL = ("SELECT * FROM rating_history WHERE rating_version = (SELECT rating_version FROM "
                       "rating_history ORDER BY computed_at DESC, rating_version LIMIT 1)")
 LATEST_SNAPSHOT_SQL = ("SELECT snapshot_id, uri, n_examples, created_at, rating_version FROM snapshots "
@@ -83,7 +80,7 @@ def read_rows(store, report_dir: Path) -> StoreRows:
         battle_status=q("SELECT status, count(*) AS n FROM battles GROUP BY ALL"),
         responses=q("SELECT count(*) AS n FROM responses")[0]["n"],
         gold=q("SELECT count(*) AS n FROM gold_selections")[0]["n"],
-        new_gold=q(NEW_GOLD_SQL)[0]["n"],
+        new_gold=store.named("new_gold_since_snapshot")[0]["n"],  # the retrain gate's own query
         snapshots=q("SELECT count(*) AS n FROM snapshots")[0]["n"],
         latest_snapshot=next(iter(q(LATEST_SNAPSHOT_SQL)), None),
         last_runs=q(LAST_RUNS_SQL),
