@@ -285,8 +285,11 @@ class AirflowApi:
         return {f"{t['task_id']}[{t['map_index']}]" if t.get("map_index", -1) >= 0 else t["task_id"]: t["state"]
                 for t in tis["task_instances"]}
 
-    def backfills(self, dag_id: str) -> list[dict]:
-        return self._call("GET", "/backfills", params={"dag_id": dag_id})["backfills"]
+    def create_backfill(self, dag_id: str, from_date: str, to_date: str, reprocess: str, max_active_runs: int = 1
+                        ) -> dict:
+        return self._call("POST", "/backfills", json={"dag_id": dag_id, "from_date": from_date, "to_date": to_date,
+                                                      "reprocess_behavior": reprocess,
+                                                      "max_active_runs": max_active_runs})
 
     def wait_quiet(self, dag_ids: Iterable[str], since: datetime, timeout_s: float, settle_s: float = 20.0,
                    log: Callable[[str], None] = print) -> dict[str, list[dict]]:
@@ -370,7 +373,6 @@ def run_backfill(api: AirflowApi, dag_id: str, from_date: str, to_date: str, rep
     since = datetime.now(UTC)
     api.wait_for_dags((dag_id,))
     api.unpause(dag_id)
-    backfill = api._call("POST", "/backfills", json={"dag_id": dag_id, "from_date": from_date, "to_date": to_date,
-                                                     "reprocess_behavior": reprocess, "max_active_runs": 1})
+    backfill = api.create_backfill(dag_id, from_date, to_date, reprocess)
     log(f"backfill {backfill.get('id')} of {dag_id} from {from_date} to {to_date} created; waiting for its runs")
     return wait_backfill(api, dag_id, since, timeout_s, log=log)
