@@ -30,12 +30,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from warriorflow import ids
+from warriorflow.method import ids
 from warriorflow.config import load_config
 from warriorflow.inference.base import fan_out, per_item
 from warriorflow.inference.factory import backend_for
 from warriorflow.inference.openai_format import chat_body
-from warriorflow.stages.battle import BattleBatchInput, run_battle_batch
+from warriorflow.method.battle_batch import BattleBatchInput
+from warriorflow.stages.battle import run_battle_batch
 
 GOAL = 0.9
 SMOLLM2, QWEN = "smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct"

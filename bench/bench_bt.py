@@ -46,8 +46,8 @@ from scipy.optimize import minimize
 from scipy.sparse import csr_matrix
 from scipy.special import expit, log_expit
 
-from warriorflow.stages import rating
-from warriorflow.stages.rating import BattleVotes
+from warriorflow.method import rating
+from warriorflow.method.rating import BattleVotes
 
 SPEED_GOAL = 5.0
 POINT_GOAL = 1.0

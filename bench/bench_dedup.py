@@ -41,8 +41,8 @@ import time
 import numpy as np
 
 from warriorflow.config import DedupSettings
-from warriorflow.ids import instruction_id
-from warriorflow.stages.dedup import (
+from warriorflow.method.ids import instruction_id
+from warriorflow.method.minhash import (
     LSHIndex,
     MinHasher,
     find_near_duplicates,

@@ -38,8 +38,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from warriorflow.stages import compress
-from warriorflow.stages.compress import k_center_greedy, k_center_greedy_reference
+from warriorflow.method import kcenter as compress
+from warriorflow.method.kcenter import k_center_greedy, k_center_greedy_reference
 
 GOAL = 5.0
 REF_LIMIT_S = 600.0

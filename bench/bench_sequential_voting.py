@@ -27,11 +27,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from warriorflow import ids
+from warriorflow.method import ids
 from warriorflow.config import PROMPTS_DIR
 from warriorflow.inference.base import Generation, per_item
-from warriorflow.stages import votes as V
-from warriorflow.stages.battle import BattleBatchInput, run_battle_batch
+from warriorflow.method import votes as V
+from warriorflow.method.battle_batch import BattleBatchInput
+from warriorflow.stages.battle import run_battle_batch
 
 COMPETITORS = {"alpha": 0.15, "bravo": 0.05, "charlie": -0.05, "delta": -0.15}  # skill added to quality
 JUDGE_PROFILES = [  # (favourite, favour bonus, position bias towards A (+) or B (-), noise, tie margin, invalid share)

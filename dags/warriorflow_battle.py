@@ -1,8 +1,12 @@
-"""Battle the selected instructions of each data interval, then rate and select gold.
+"""Battle the selected instructions of each data interval, then rate and select gold (steps 4-5),
+one Airflow task per step.
+
+    plan -> battle_batch[batch] -> ingest_battles -> rate -> select_gold
 
 Periodic (so `airflow backfill create` works after a new expert joins: only its missing battles are
-planned) and also triggered by new selections. plan -> mapped battle batches (workers) -> ingest +
-rate + gold (single writer) -> emits the `gold` asset, which triggers retraining.
+planned) and also triggered by new selections. The battle batches are mapped workers; the writer steps
+share the single-slot pool `warriorflow_db`. select_gold emits the `gold` asset, which triggers
+retraining.
 
 Where a battle batch runs is config (`kubernetes.placement`): a local process (embedded default) or
 one KubernetesPodOperator pod per batch on the GPU node pool (production).
@@ -15,10 +19,11 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 
-from warriorflow.placement import on_kubernetes
+from warriorflow.tasks.placement import on_kubernetes
 
 SELECTED = Asset("warriorflow://instructions/selected")
 GOLD = Asset("warriorflow://battles/gold")
+WRITER = {"pool": "warriorflow_db"}
 
 
 @dag(
@@ -33,37 +38,49 @@ GOLD = Asset("warriorflow://battles/gold")
     doc_md=__doc__,
 )
 def warriorflow_battle():
-    @task(pool="warriorflow_db")
+    @task(**WRITER)
     def plan(run_id: str | None = None, dag_run=None, data_interval_start=None, data_interval_end=None) -> list[str]:
-        from warriorflow.flywheel_tasks import plan_battles
+        from warriorflow.tasks import battle as steps
 
-        return plan_battles(run_id, dag_run.run_type, data_interval_start, data_interval_end)
+        return steps.plan(run_id, dag_run.run_type, data_interval_start, data_interval_end)
 
     @task
     def battle_batch(in_uri: str) -> str:
-        from warriorflow.flywheel_tasks import battle_batch as run
+        from warriorflow.tasks import battle as steps
 
-        return run(in_uri)
+        return steps.battle_batch(in_uri)
 
     @task
     def battle_pods(in_uris: list[str]) -> list[dict]:
-        from warriorflow.placement import battle_pods
+        from warriorflow.tasks.placement import battle_pods
 
         return battle_pods(in_uris)
 
-    @task(pool="warriorflow_db", outlets=[GOLD])
-    def ingest_rate_select_gold(run_id: str | None = None) -> dict:
-        from warriorflow.flywheel_tasks import ingest_and_rate
+    @task(**WRITER)
+    def ingest_battles(run_id: str | None = None) -> dict:
+        from warriorflow.tasks import battle as steps
 
-        return ingest_and_rate(run_id)
+        return steps.ingest_battles(run_id)
+
+    @task(**WRITER)
+    def rate(run_id: str | None = None) -> dict:
+        from warriorflow.tasks import battle as steps
+
+        return steps.rate(run_id)
+
+    @task(**WRITER, outlets=[GOLD])
+    def select_gold(run_id: str | None = None) -> dict:
+        from warriorflow.tasks import battle as steps
+
+        return steps.select_gold(run_id)
 
     if on_kubernetes():
-        from warriorflow.placement import pod_tasks
+        from warriorflow.tasks.placement import pod_tasks
 
         battled = pod_tasks("battle_batch", battle_pods(plan()))
     else:
         battled = battle_batch.expand(in_uri=plan())
-    battled >> ingest_rate_select_gold()
+    battled >> ingest_battles() >> rate() >> select_gold()
 
 
 warriorflow_battle()

@@ -1,7 +1,10 @@
-"""Mine fresh instructions every day: one mapped task per expert, then the single-writer stages.
+"""Mine fresh instructions every day (WarriorCoder steps 1-3), one Airflow task per step.
 
-mine (per expert, a worker) -> ingest + GX gate -> dedup -> difficulty -> decontaminate -> compress
--> emits the `selected instructions` asset, which triggers the battle DAG.
+    mine[expert] -> ingest -> dedup -> score -> decontaminate -> compress -> tag
+
+mine is mapped, one worker per expert; the writer steps after it share the single-slot pool
+`warriorflow_db` and each picks its input by status, so clearing any one task is safe. tag emits the
+`selected instructions` asset, which triggers the battle DAG.
 
 Where `mine` runs is config (`kubernetes.placement`): a local process (embedded default) or one
 KubernetesPodOperator pod per expert on that expert's resources (production).
@@ -12,9 +15,10 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Asset, dag, task
 
-from warriorflow.placement import on_kubernetes
+from warriorflow.tasks.placement import on_kubernetes
 
 SELECTED = Asset("warriorflow://instructions/selected")
+WRITER = {"pool": "warriorflow_db"}
 
 
 @dag(
@@ -29,36 +33,66 @@ SELECTED = Asset("warriorflow://instructions/selected")
 def warriorflow_mine():
     @task
     def experts() -> list[str]:
-        from warriorflow.flywheel_tasks import miners
+        from warriorflow.tasks.mine import miners
 
         return miners()
 
     @task(max_active_tis_per_dagrun=1)
     def mine(expert: str, run_id: str | None = None) -> str:
-        from warriorflow.flywheel_tasks import mine_expert
+        from warriorflow.tasks import mine as steps
 
-        mine_expert(expert, run_id)
+        steps.mine(expert, run_id)
         return expert
 
     @task
     def mine_pods(experts: list[str], run_id: str | None = None) -> list[dict]:
-        from warriorflow.placement import mine_pods
+        from warriorflow.tasks.placement import mine_pods
 
         return mine_pods(experts, run_id)
 
-    @task(pool="warriorflow_db", outlets=[SELECTED])
-    def ingest_dedup_score_decontaminate_compress(run_id: str | None = None) -> dict:
-        from warriorflow.flywheel_tasks import instruction_stages
+    @task(**WRITER)
+    def ingest(run_id: str | None = None) -> dict:
+        from warriorflow.tasks import mine as steps
 
-        return instruction_stages(run_id)
+        return steps.ingest(run_id)
+
+    @task(**WRITER)
+    def dedup(run_id: str | None = None) -> dict:
+        from warriorflow.tasks import mine as steps
+
+        return steps.dedup(run_id)
+
+    @task(**WRITER)
+    def score(run_id: str | None = None) -> dict:
+        from warriorflow.tasks import mine as steps
+
+        return steps.score(run_id)
+
+    @task(**WRITER)
+    def decontaminate(run_id: str | None = None) -> dict:
+        from warriorflow.tasks import mine as steps
+
+        return steps.decontaminate(run_id)
+
+    @task(**WRITER)
+    def compress(run_id: str | None = None) -> dict:
+        from warriorflow.tasks import mine as steps
+
+        return steps.compress(run_id)
+
+    @task(**WRITER, outlets=[SELECTED])
+    def tag(run_id: str | None = None) -> dict:
+        from warriorflow.tasks import mine as steps
+
+        return steps.tag(run_id)
 
     if on_kubernetes():
-        from warriorflow.placement import pod_tasks
+        from warriorflow.tasks.placement import pod_tasks
 
         mined = pod_tasks("mine", mine_pods(experts()))
     else:
         mined = mine.expand(expert=experts())
-    mined >> ingest_dedup_score_decontaminate_compress()
+    mined >> ingest() >> dedup() >> score() >> decontaminate() >> compress() >> tag()
 
 
 warriorflow_mine()

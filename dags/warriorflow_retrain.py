@@ -13,7 +13,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Asset, dag, task
 
-from warriorflow.placement import on_kubernetes
+from warriorflow.tasks.placement import on_kubernetes
 
 GOLD = Asset("warriorflow://battles/gold")
 SNAPSHOT = Asset("warriorflow://snapshots/latest")
@@ -33,7 +33,8 @@ def warriorflow_retrain():
     def enough_new_gold() -> bool:
         import logging
 
-        from warriorflow.flywheel_tasks import config, retrain_gate
+        from warriorflow.tasks.retrain import retrain_gate
+        from warriorflow.tasks.worker import config
 
         go, why = retrain_gate(config().settings.flywheel.min_new_gold)
         logging.getLogger("warriorflow").info(why)
@@ -41,46 +42,46 @@ def warriorflow_retrain():
 
     @task(pool="warriorflow_db", outlets=[SNAPSHOT])
     def snapshot() -> str:
-        from warriorflow.flywheel_tasks import snapshot as create
+        from warriorflow.tasks.retrain import snapshot as create
 
         return create()
 
     @task
     def train(snapshot_id: str) -> str:
-        from warriorflow.flywheel_tasks import train_local
+        from warriorflow.tasks.retrain import train_local
 
         train_local(snapshot_id)
         return snapshot_id
 
     @task
     def training_pod(snapshot_id: str) -> dict:
-        from warriorflow.flywheel_tasks import train_args
-        from warriorflow.placement import training_pod_spec
+        from warriorflow.tasks.placement import training_pod_spec
+        from warriorflow.tasks.retrain import train_args
 
         return training_pod_spec(train_args(snapshot_id))
 
     @task(pool="warriorflow_db")
     def record_training(snapshot_id: str) -> str:
-        from warriorflow.flywheel_tasks import record_training as record
+        from warriorflow.tasks.retrain import record_training as record
 
         return record(snapshot_id)
 
     @task(pool="warriorflow_db")
     def evaluate_and_compare(training_run_id: str) -> dict:
-        from warriorflow.flywheel_tasks import evaluate_and_decide
+        from warriorflow.tasks.retrain import evaluate_and_decide
 
         return evaluate_and_decide(training_run_id)
 
     @task(trigger_rule="none_failed")
     def report(decision: dict | None = None) -> str:
-        from warriorflow.flywheel_tasks import report as write
+        from warriorflow.tasks.retrain import report as write
 
         return write()
 
     snapshot_id = snapshot()
     enough_new_gold() >> snapshot_id
     if on_kubernetes():
-        from warriorflow.placement import pod_task
+        from warriorflow.tasks.placement import pod_task
 
         trained = pod_task("train", training_pod(snapshot_id))
     else:

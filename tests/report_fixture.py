@@ -14,8 +14,8 @@ EXPERTS = ("alpha", "bravo", "charlie", "delta")
 BENCHMARKS = ("humaneval", "mbppplus", "cruxeval")
 CATEGORY_PICKS = ("code generation", "code generation", "debugging", "reasoning", "transpile", "analysis",
                   "code generation", "optimisation", "debugging", "theory", None, None)
-DROPS = {("mine", "too_short"): 2, ("dedup", "near_duplicate"): 3, ("difficulty", "low_difficulty"): 4,
-         ("difficulty", "no_valid_scores"): 1, ("decontaminate", "contaminated"): 2}
+DROPS = {("mine", "too_short"): 2, ("dedup", "near_duplicate"): 3, ("score", "low_difficulty"): 4,
+         ("score", "no_valid_scores"): 1, ("decontaminate", "contaminated"): 2}
 QUARANTINED = {"mine": 1, "battle": 2}
 STRENGTH = {"alpha": 0.8, "bravo": 0.6, "charlie": 0.4, "delta": 0.2}
 
@@ -39,7 +39,7 @@ def _raw(verdict: str, shown: str) -> str:
 
 
 def build_store(config) -> Truth:
-    from warriorflow import arena
+    from warriorflow.stages.cycles import rate_and_select_gold
     from warriorflow.store.rating_store import RatingStore
 
     rng = random.Random(7)
@@ -129,9 +129,9 @@ def build_store(config) -> Truth:
         store.upsert("responses", responses, key=["response_id"])
         store.upsert("votes", votes, key=["vote_id"])
         store.update("battles", "battle_id", [{"battle_id": f"b{k:02d}", "status": "done"} for k in range(12)])
-        arena.rate_stage(config, store, "rate-1")
+        rate_and_select_gold(config, store, "rate-1")
         store.update("battles", "battle_id", [{"battle_id": f"b{k:02d}", "status": "done"} for k in range(12, 24)])
-        arena.rate_stage(config, store, "rate-2")
+        rate_and_select_gold(config, store, "rate-2")
 
         # one retrain: a snapshot, a training run, the base model and the trained one evaluated
         store.upsert("snapshots", [{"snapshot_id": "snap-1", "uri": "s3://b/snapshots/snap-1", "manifest_sha256":

@@ -97,8 +97,10 @@ def backends_for(names, styles: dict | None = None, **kw) -> dict[str, ScriptedB
 def main(argv: list[str]) -> int:
     from pathlib import Path
 
-    from warriorflow.stages.battle import BattleBatchInput, records_to_jsonl, run_battle_batch
-    from warriorflow.store.object_store import LocalObjectStore
+    from warriorflow.method.battle_batch import BattleBatchInput
+    from warriorflow.stages.battle import run_battle_batch
+    from warriorflow.store.jsonl import encode_jsonl as records_to_jsonl
+    from warriorflow.store.objects import LocalObjectStore
 
     batch_file, out_file, ckpt_dir, template_file, delay = argv
     batch = BattleBatchInput.from_json(Path(batch_file).read_bytes())

@@ -3,7 +3,8 @@ let the real rate stage compute ratings and gold: the input of snapshots and tra
 
 from __future__ import annotations
 
-from warriorflow import arena, ids
+from warriorflow.method import ids
+from warriorflow.stages.cycles import rate_and_select_gold
 
 EXPERTS = ("alpha", "beta", "gamma")
 
@@ -60,4 +61,4 @@ def seed_arena(store, problems=PROBLEMS, run_id: str = "seed-run", first_order: 
 
 def seed_and_rate(cfg, store, problems=PROBLEMS, run_id: str = "seed-run", first_order: int = 0) -> None:
     seed_arena(store, problems, run_id, first_order)
-    arena.rate_stage(cfg, store, run_id)
+    rate_and_select_gold(cfg, store, run_id)

@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from warriorflow import arena, ids
+from warriorflow.method import ids
 from warriorflow.store.rating_store import RatingStore
+from warriorflow.stages.cycles import rate_and_select_gold
 
 # An expert name with markup in it: the page must escape it.
 EXPERTS = ("alpha", "beta", "gamma<&>")
@@ -81,7 +82,7 @@ def build(config, path: Path | None = None) -> dict:
              "started_at": "2026-11-18 00:00:00", "finished_at": "2026-11-18 00:01:00"},
             {"run_id": run, "stage": "dedup", "counts": {"in": 7, "near_duplicate": 1},
              "started_at": "2026-11-19 00:00:00", "finished_at": "2026-11-19 00:01:00"}], key=["run_id", "stage"])
-        arena.rate_stage(config, store, run)  # real Elo, BT with CIs, gold
+        rate_and_select_gold(config, store, run)  # real Elo, BT with CIs, gold
         store.upsert("snapshots", [{"snapshot_id": SNAPSHOT_ID, "uri": SNAPSHOT_URI, "manifest_sha256": "0" * 64,
                                     "n_examples": SNAPSHOT_N, "config_hash": "c", "rating_version": "v0",
                                     "created_at": SNAPSHOT_AT}], key=["snapshot_id"])

@@ -3,7 +3,7 @@ standalone` (SQLite, LocalExecutor, the real scheduler and api-server on 127.0.0
 models: for the backfilled intervals only the newcomer's missing battles run; battles that were already
 fought are not redone, and instructions selected outside those intervals are left alone.
 
-Also covers `make run`'s machinery (warriorflow.airflow_local): start, health, login with the known
+Also covers `make run`'s machinery (warriorflow.cli.local_airflow): start, health, login with the known
 password, the REST API, and stop (the whole process group is gone afterwards)."""
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ import pytest
 import yaml
 
 from tests.helpers import free_port, write_yaml
-from warriorflow import arena, pipeline
-from warriorflow.airflow_local import LocalAirflow, session_members, wait_backfill
+from warriorflow.cli.local_airflow import LocalAirflow, session_members, wait_backfill
 from warriorflow.config import CONFIG_DIR, load_config
 from warriorflow.store.rating_store import RatingStore
+from warriorflow.stages.cycles import instruction_cycle
+from warriorflow.stages.cycles import battle_cycle
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -59,8 +60,8 @@ def test_backfill_after_a_new_expert_joins_runs_only_its_missing_battles(tmp_pat
     cfg = load_config(settings)
 
     # 1. the flywheel before the newcomer: instructions mined and selected, their battles fought and judged
-    pipeline.run_all(cfg, "mine-1")
-    arena.run_arena(cfg, "battle-1")
+    instruction_cycle(cfg, "mine-1")
+    battle_cycle(cfg, "battle-1")
     with RatingStore(cfg.duckdb_path) as store:
         selected = [r["instruction_id"] for r in store.query(
             "SELECT instruction_id FROM instruction_selections ORDER BY pick_rank")]

@@ -42,7 +42,7 @@ def test_retrain_dag_waits_on_gold(dagbag):
 
 
 def test_retrain_gate_skips_with_a_reason(dagbag, caplog, tmp_path, monkeypatch):
-    from warriorflow.flywheel_tasks import retrain_gate
+    from warriorflow.tasks.retrain import retrain_gate
     from warriorflow.store.rating_store import RatingStore
 
     monkeypatch.setenv("WARRIORFLOW_HOME", str(tmp_path / "home"))

@@ -11,9 +11,12 @@ import logging
 import pytest
 
 from tests.helpers import SMOLLM2
-from warriorflow import flywheel_tasks, ids, pipeline
+from warriorflow.tasks import mine as mine_tasks
+from warriorflow.method import ids
 from warriorflow.config import load_config
 from warriorflow.store.rating_store import RatingStore
+from warriorflow.store.keys import mine_key
+from warriorflow.store.objects import open_objects
 
 pytestmark = pytest.mark.integration
 
@@ -23,20 +26,20 @@ def _bad_batch(expert: str, run_id: str) -> None:
     row = {"instruction_id": ids.instruction_id(text), "text": text, "expert": expert, "temperature": 0.3,
            "top_p": 0.99, "seed": 3, "prefix_sha256": "p" * 64, "mined_at": "2026-11-22 01:00:00", "run_id": run_id}
     cfg = load_config()
-    pipeline.open_objects(cfg).put_bytes(pipeline.mine_key(run_id, expert), (json.dumps(row) + "\n").encode())
+    open_objects(cfg).put_bytes(mine_key(run_id, expert), (json.dumps(row) + "\n").encode())
 
 
 def test_a_failed_gate_fails_the_mine_run_and_quarantines_the_batch(dagbag, monkeypatch, caplog):
-    monkeypatch.setattr(flywheel_tasks, "miners", lambda: [SMOLLM2])
-    monkeypatch.setattr(flywheel_tasks, "mine_expert", _bad_batch)
+    monkeypatch.setattr(mine_tasks, "miners", lambda: [SMOLLM2])
+    monkeypatch.setattr(mine_tasks, "mine", _bad_batch)
     with caplog.at_level(logging.INFO):
         run = dagbag.get_dag("warriorflow_mine").test()
     states = {ti.task_id: str(ti.state).rsplit(".", 1)[-1].lower() for ti in run.get_task_instances()}
-    assert states["mine"] == "success" and states["ingest_dedup_score_decontaminate_compress"] == "failed"
+    assert states["mine"] == "success" and states["ingest"] == "failed"
     assert str(run.state).rsplit(".", 1)[-1].lower() == "failed"
     assert "expect_column_values_to_be_in_set" in caplog.text and "temperature" in caplog.text
     cfg = load_config()
-    objects = pipeline.open_objects(cfg)
+    objects = open_objects(cfg)
     kept = list(objects.list("quarantine/"))
     assert any(k.endswith(f"{SMOLLM2}.jsonl") for k in kept) and any(k.endswith(".gx.json") for k in kept)
     assert not list(objects.list(f"runs/{run.run_id}/mine/"))  # moved out of the run's inputs

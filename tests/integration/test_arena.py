@@ -11,10 +11,11 @@ import pytest
 from click.testing import CliRunner
 
 from tests.helpers import GEMMA, QWEN, SMOLLM2, write_yaml
-from warriorflow import arena, pipeline
 from warriorflow.cli import main
 from warriorflow.config import CONFIG_DIR, load_config
 from warriorflow.store.rating_store import RatingStore
+from warriorflow.stages.cycles import instruction_cycle
+from warriorflow.stages.cycles import battle_cycle
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -34,8 +35,8 @@ rating: {{bootstrap_rounds: 20}}
 
 
 def test_small_real_arena_keeps_the_fairness_rules(cfg, tmp_path):
-    pipeline.run_all(cfg, "mine-1")
-    reports = {r.stage: r for r in arena.run_arena(cfg, "battle-1")}
+    instruction_cycle(cfg, "mine-1")
+    reports = {r.stage: r for r in battle_cycle(cfg, "battle-1")}
     assert reports["plan"].counts["planned"] >= 1
     assert reports["ingest_battles"].counts["battles"] == reports["plan"].counts["planned"]
 
@@ -76,7 +77,7 @@ def test_small_real_arena_keeps_the_fairness_rules(cfg, tmp_path):
         version = store.query("SELECT DISTINCT rating_version FROM gold_selections")
 
     # missing only: a second cycle plans nothing and leaves the ratings as they were
-    again = {r.stage: r for r in arena.run_arena(cfg, "battle-2")}
+    again = {r.stage: r for r in battle_cycle(cfg, "battle-2")}
     assert again["plan"].counts["planned"] == 0 and again["plan"].counts["batches"] == 0
     with RatingStore(cfg.duckdb_path) as store:
         assert store.query("SELECT DISTINCT rating_version FROM gold_selections") == version

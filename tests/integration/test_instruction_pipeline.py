@@ -12,12 +12,21 @@ import pytest
 from click.testing import CliRunner
 
 from tests.helpers import GEMMA, QWEN, SMOLLM2, write_yaml
-from warriorflow import ids, pipeline
+from warriorflow.method import ids
 from warriorflow.cli import main
 from warriorflow.config import CONFIG_DIR, load_config
-from warriorflow.stages.decontaminate import load_humaneval
-from warriorflow.stages.mine import TURN_MARKERS
+from warriorflow.store.benchmarks import load_humaneval
+from warriorflow.method.mining import TURN_MARKERS
 from warriorflow.store.rating_store import RatingStore
+from warriorflow.store.keys import mine_key
+from warriorflow.store.objects import open_objects
+from warriorflow.stages.ingest import ingest_stage
+from warriorflow.stages.dedup import dedup_stage
+from warriorflow.stages.score import score_stage
+from warriorflow.stages.decontaminate import decontaminate_stage
+from warriorflow.stages.compress import compress_stage
+from warriorflow.stages.mine import mine_to_files
+from warriorflow.stages.cycles import instruction_cycle
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -45,13 +54,13 @@ def _planted(run_id: str) -> dict:
 
 
 def test_two_runs_of_the_instruction_pipeline(cfg):
-    objects = pipeline.open_objects(cfg)
-    counts = pipeline.mine_to_files(cfg, objects, "run-1")
+    objects = open_objects(cfg)
+    counts = mine_to_files(cfg, objects, "run-1")
     assert set(counts) == {SMOLLM2, QWEN, GEMMA} and all(c["generated"] == 4 for c in counts.values())
 
-    mined = {e: [json.loads(x) for x in objects.get_bytes(pipeline.mine_key("run-1", e)).decode().splitlines()]
+    mined = {e: [json.loads(x) for x in objects.get_bytes(mine_key("run-1", e)).decode().splitlines()]
              for e in counts}
-    dropped = {e: [json.loads(x) for x in objects.get_bytes(pipeline.mine_key("run-1", e, True)).decode().splitlines()]
+    dropped = {e: [json.loads(x) for x in objects.get_bytes(mine_key("run-1", e, True)).decode().splitlines()]
                for e in counts}
     for e in counts:
         assert len(mined[e]) + len(dropped[e]) == 4
@@ -65,20 +74,20 @@ def test_two_runs_of_the_instruction_pipeline(cfg):
         if e == GEMMA:
             assert all("\n" not in r["text"] for r in mined[e])  # a run-on base model stops at its line
     # mining again for the same run is a no-op (result files exist)
-    assert pipeline.mine_to_files(cfg, objects, "run-1") == {}
+    assert mine_to_files(cfg, objects, "run-1") == {}
 
     objects.put_bytes("runs/run-1/mine/planted.jsonl", (json.dumps(_planted("run-1")) + "\n").encode())
     with RatingStore(cfg.duckdb_path) as store:
-        ing = pipeline.ingest_mined(cfg, store, objects, "run-1")
+        ing = ingest_stage(cfg, store, objects, "run-1")
         n_mined = sum(len(v) for v in mined.values()) + 1
         assert ing.counts["ingested"] + ing.counts.get("dropped_exact_duplicate", 0) == n_mined
         snapshot = store.query("SELECT * FROM instructions ORDER BY instruction_id")
-        assert pipeline.ingest_mined(cfg, store, objects, "run-1").counts == {}  # idempotent
+        assert ingest_stage(cfg, store, objects, "run-1").counts == {}  # idempotent
         assert store.query("SELECT * FROM instructions ORDER BY instruction_id") == snapshot
 
-        dd = pipeline.dedup_stage(cfg, store, "run-1")
+        dd = dedup_stage(cfg, store, "run-1")
         assert dd.counts["kept"] + dd.counts["dropped_near_duplicate"] == ing.counts["ingested"]
-        sc = pipeline.score_stage(cfg, store, objects, "run-1")
+        sc = score_stage(cfg, store, objects, "run-1")
         scores = store.query("SELECT * FROM difficulty_scores")
         assert scores and all(s["valid"] and 1 <= s["score"] <= 10 for s in scores)  # constrained output
         # no self-judging: a judge never scores its own miner's instruction
@@ -87,7 +96,7 @@ def test_two_runs_of_the_instruction_pipeline(cfg):
         assert own == [{"n": 0}]
         assert sc.counts["kept"] == dd.counts["kept"]  # keep_min 1: every validly scored one stays
 
-        dc = pipeline.decontaminate_stage(cfg, store, "run-1")
+        dc = decontaminate_stage(cfg, store, "run-1")
         assert dc.counts["dropped_contaminated"] >= 1
         planted = store.query("SELECT status, drop_reason FROM instructions WHERE prefix_sha256 = 'planted'")
         assert planted == [{"status": "dropped", "drop_reason": "contaminated"}]
@@ -95,7 +104,7 @@ def test_two_runs_of_the_instruction_pipeline(cfg):
                           "WHERE i.prefix_sha256 = 'planted' ORDER BY shared_ngrams DESC LIMIT 1")
         assert hit == [{"benchmark": "humaneval", "task_id": "HumanEval/0"}]
 
-        cp = pipeline.compress_stage(cfg, store, "run-1")
+        cp = compress_stage(cfg, store, "run-1")
         assert cp.counts["selected"] == math.ceil(0.5 * cp.counts["pool"])
         first_picks = {r["instruction_id"] for r in store.query("SELECT instruction_id FROM instruction_selections")}
         emb = store.query("SELECT dim, len(vector) AS n FROM embeddings LIMIT 1")
@@ -106,7 +115,7 @@ def test_two_runs_of_the_instruction_pipeline(cfg):
         assert {r for s, r in reasons if s == "mine"} <= KNOWN_MINE_DROPS
 
     # run 2: new seeds, warm-started selection; earlier picks stay picked, nothing is redone
-    pipeline.run_all(cfg, "run-2")
+    instruction_cycle(cfg, "run-2")
     with RatingStore(cfg.duckdb_path) as store:
         sel = store.query("SELECT instruction_id, run_id FROM instruction_selections")
         assert first_picks <= {r["instruction_id"] for r in sel}

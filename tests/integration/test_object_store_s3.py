@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 from warriorflow.errors import StoreError
-from warriorflow.store.object_store import (
+from warriorflow.store.objects import (
     LocalObjectStore,
     MiB,
     ObjectNotFoundError,

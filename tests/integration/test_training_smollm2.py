@@ -14,10 +14,10 @@ import time
 import pytest
 
 from tests.sft_seed import seed_and_rate
-from warriorflow import snapshots
+from warriorflow.store import snapshots
 from warriorflow.config import load_config
-from warriorflow.pipeline import open_objects
-from warriorflow.store.object_store import join_key
+from warriorflow.store.objects import open_objects
+from warriorflow.store.objects import join_key
 from warriorflow.store.rating_store import RatingStore
 from warriorflow.training import checkpoints, sft
 

@@ -11,7 +11,7 @@ import kubernetes_validate
 import pytest
 
 from warriorflow.config import CONFIG_DIR, load_config
-from warriorflow.k8s import GPU
+from warriorflow.tasks.pods import GPU
 
 K8S = "1.33"
 
@@ -27,7 +27,7 @@ def _dry_run(spec: dict) -> dict:
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
     from kubernetes.client import ApiClient
 
-    from warriorflow.placement import pod_operator_options
+    from warriorflow.tasks.placement import pod_operator_options
 
     op = KubernetesPodOperator(task_id="dry_run", pod_template_dict=spec, **pod_operator_options())
     return ApiClient().sanitize_for_serialization(op.build_pod_request_obj(dry_run=True))
@@ -43,7 +43,7 @@ def airflow_prod(monkeypatch):
 
 def test_every_pod_the_dags_create_renders_and_is_valid(airflow_prod):
     from tests.k8s.airflow_env import ACCESS_KEY, BUCKET, SECRET_KEY, VLLM_KEY
-    from warriorflow.placement import battle_pods, mine_pods, training_pod_spec
+    from warriorflow.tasks.placement import battle_pods, mine_pods, training_pod_spec
 
     miners = [e.name for e in airflow_prod.registry.with_role("mine")]
     uris = [f"s3://{BUCKET}/flywheel/runs/r1/battle/in/batch-{i:04d}.json" for i in range(3)]
@@ -73,7 +73,7 @@ def test_the_pod_template_is_valid_and_every_spec_keeps_its_fixed_parts(prod):
     import yaml
 
     from warriorflow.config import REPO_ROOT
-    from warriorflow.k8s import mine_pod, training_pod
+    from warriorflow.tasks.pods import mine_pod, training_pod
 
     template = yaml.safe_load((REPO_ROOT / "docker" / "pod-template.yaml").read_text())
     kubernetes_validate.validate(template, K8S, strict=True)
@@ -90,7 +90,7 @@ def test_the_pod_template_is_valid_and_every_spec_keeps_its_fixed_parts(prod):
 
 def test_runtime_env_comes_from_the_connection_and_variables_never_the_credentials(airflow_prod):
     from tests.k8s.airflow_env import BUCKET, S3_ENDPOINT
-    from warriorflow.placement import runtime_env
+    from warriorflow.tasks.placement import runtime_env
 
     assert runtime_env(airflow_prod) == {"WARRIORFLOW_S3_ENDPOINT_URL": S3_ENDPOINT, "WARRIORFLOW_S3_REGION":
                                          "eu-west-1", "AWS_REGION": "eu-west-1", "WARRIORFLOW_BUCKET": BUCKET}
@@ -98,7 +98,7 @@ def test_runtime_env_comes_from_the_connection_and_variables_never_the_credentia
 
 def test_a_missing_connection_or_variable_is_a_clear_error(airflow_prod, monkeypatch):
     from warriorflow.errors import ConfigError
-    from warriorflow.placement import runtime_env
+    from warriorflow.tasks.placement import runtime_env
 
     monkeypatch.delenv("AIRFLOW_VAR_WARRIORFLOW_BUCKET")
     with pytest.raises(ConfigError, match="airflow variables set warriorflow_bucket"):
@@ -110,8 +110,8 @@ def test_a_missing_connection_or_variable_is_a_clear_error(airflow_prod, monkeyp
 
 def test_a_spec_carrying_a_credential_is_refused(airflow_prod):
     from tests.k8s.airflow_env import SECRET_KEY
-    from warriorflow.k8s import training_pod, with_env
-    from warriorflow.placement import _refuse_secrets
+    from warriorflow.tasks.pods import training_pod, with_env
+    from warriorflow.tasks.placement import _refuse_secrets
 
     leaky = with_env(training_pod(airflow_prod, ["train"]), {"AWS_SECRET_ACCESS_KEY_COPY": SECRET_KEY})
     with pytest.raises(RuntimeError, match="Kubernetes secret"):
@@ -121,7 +121,7 @@ def test_a_spec_carrying_a_credential_is_refused(airflow_prod):
 
 
 def test_embedded_default_places_workers_locally(monkeypatch):
-    from warriorflow.placement import on_kubernetes, placement
+    from warriorflow.tasks.placement import on_kubernetes, placement
 
     assert placement() == "local" and not on_kubernetes()
     monkeypatch.setenv("WARRIORFLOW_CONFIG", str(CONFIG_DIR / "production.example.yaml"))

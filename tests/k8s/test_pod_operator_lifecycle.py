@@ -19,7 +19,7 @@ import pytest
 
 from tests.k8s.airflow_env import ACCESS_KEY, BUCKET, S3_ENDPOINT, SECRET_KEY, VLLM_KEY, use_loopback, use_production
 from tests.k8s.loopback_api import LoopbackKubernetes
-from warriorflow.k8s import GPU
+from warriorflow.tasks.pods import GPU
 
 IN_URI = f"s3://{BUCKET}/flywheel/runs/manual__2026-11-22/battle/in/batch-0003.json"
 RUN_ID = "manual__2026-11-22T04:21:55+00:00"
@@ -69,7 +69,7 @@ def _context():
 def _operator(**overrides):
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
-    from warriorflow.placement import battle_pods, pod_operator_options
+    from warriorflow.tasks.placement import battle_pods, pod_operator_options
 
     [spec] = battle_pods([IN_URI])  # what the DAG's battle_pods task returns, env resolved from Airflow now
     fast = {"startup_check_interval_seconds": 0.05, "poll_interval": 0.05,

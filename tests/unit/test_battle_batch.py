@@ -17,12 +17,16 @@ import pytest
 
 from tests.helpers import QWEN, REPO, SMOLLM2
 from tests.scripted_backend import ScriptedBackend, backends_for
-from warriorflow import ids
+from warriorflow.method import ids
 from warriorflow.config import PROMPTS_DIR, ArenaSettings
 from warriorflow.errors import BackendError, ConfigError, StoreError
 from warriorflow.inference.base import Generation, per_item
-from warriorflow.stages import battle as bb
-from warriorflow.stages import votes as V
+from warriorflow.method import battle_batch as bb
+from warriorflow.stages import battle as battle_stage
+from warriorflow.store import checkpoint as ck
+from warriorflow.store.jsonl import decode_jsonl, encode_jsonl
+from warriorflow.store.objects import split_object_uri
+from warriorflow.method import votes as V
 
 TEMPLATE = (PROMPTS_DIR / "battle_judge.txt").read_text()
 
@@ -46,7 +50,7 @@ def by_type(records):
 
 
 def run(batch, backends, tmp_path, name="ckpt"):
-    return bb.run_battle_batch(batch, backends, tmp_path / name, TEMPLATE)
+    return battle_stage.run_battle_batch(batch, backends, tmp_path / name, TEMPLATE)
 
 
 COMPETITORS = ["c1", "c2", "c3"]
@@ -274,7 +278,7 @@ def test_torn_or_damaged_tail_is_cut_and_interior_damage_is_an_error(tmp_path):
     batch = make_batch(PAIRS[:3], ["j1"])
     names = COMPETITORS + ["j1"]
     reference = run(batch, backends_for(names), tmp_path)
-    path = bb.checkpoint_path(tmp_path / "ckpt", batch, TEMPLATE)
+    path = ck.checkpoint_path(tmp_path / "ckpt", batch, TEMPLATE)
     good = path.read_bytes()
     for tail in (b'{"type": "vote", "vote_id": "ab', b'{"type": "vote"}\n', b"\x00\x00\x00\x00\n", b"garbage"):
         path.write_bytes(good + tail)
@@ -285,21 +289,21 @@ def test_torn_or_damaged_tail_is_cut_and_interior_damage_is_an_error(tmp_path):
     path.write_bytes(b"".join(lines[:2]) + lines[2][:20])
     assert run(batch, backends_for(names), tmp_path) == reference
     path.write_bytes(lines[0] + b"not json\n" + b"".join(lines[1:]))
-    with pytest.raises(bb.CheckpointError, match="line 2"):
+    with pytest.raises(ck.CheckpointError, match="line 2"):
         run(batch, backends_for(names), tmp_path)
 
 
 def test_checkpoint_is_locked_and_keyed_to_its_input(tmp_path):
     batch = make_batch(PAIRS[:2], ["j1"])
-    held = bb.Checkpoint(bb.checkpoint_path(tmp_path / "ckpt", batch, TEMPLATE))
+    held = ck.Checkpoint(ck.checkpoint_path(tmp_path / "ckpt", batch, TEMPLATE))
     try:
-        with pytest.raises(bb.CheckpointError, match="locked"):
+        with pytest.raises(ck.CheckpointError, match="locked"):
             run(batch, backends_for(COMPETITORS + ["j1"]), tmp_path)
     finally:
         held.close()
     other = make_batch(PAIRS[:2], ["j1"], run_id="run-2")
-    assert bb.checkpoint_path(tmp_path, batch, TEMPLATE) != bb.checkpoint_path(tmp_path, other, TEMPLATE)
-    assert bb.checkpoint_path(tmp_path, batch, TEMPLATE) != bb.checkpoint_path(tmp_path, batch, TEMPLATE + " ")
+    assert ck.checkpoint_path(tmp_path, batch, TEMPLATE) != ck.checkpoint_path(tmp_path, other, TEMPLATE)
+    assert ck.checkpoint_path(tmp_path, batch, TEMPLATE) != ck.checkpoint_path(tmp_path, batch, TEMPLATE + " ")
 
 
 class OddText(ScriptedBackend):
@@ -317,7 +321,7 @@ def test_any_text_round_trips_through_checkpoint_and_output(tmp_path):
     first = run(batch, {n: OddText(n) for n in names}, tmp_path)
     assert any("\ud800" in r.get("text", "") for r in first)
     assert run(batch, {n: Exploding(n) for n in names}, tmp_path) == first  # read back from the checkpoint
-    assert bb.read_records(bb.records_to_jsonl(first)) == first
+    assert decode_jsonl(encode_jsonl(first)) == first
 
 
 KILL_BATCH_PAIRS = [(f"Kill task {i}: write a tokenizer for arithmetic", f"e{i % 6}", f"e{(i + k) % 6}")
@@ -344,7 +348,7 @@ def test_kill9_at_random_points_resumes_to_identical_votes(tmp_path):
     while appending the checkpoint, or at the start of the next step. Two more land during start-up."""
     batch = _kill_batch()
     messages: list[str] = []
-    reference = bb.records_to_jsonl(bb.run_battle_batch(batch, backends_for(batch.experts()),
+    reference = encode_jsonl(battle_stage.run_battle_batch(batch, backends_for(batch.experts()),
                                                         tmp_path / "reference", TEMPLATE, messages.append))
     steps = [_step(m) for m in messages if m.startswith(("responses:", "judging"))]
     assert len(steps) >= 15
@@ -393,7 +397,7 @@ def test_kill9_at_random_points_resumes_to_identical_votes(tmp_path):
     vote_ids = [x["vote_id"] for x in lines if x["type"] == "vote"]
     response_ids = [x["response_id"] for x in lines if x["type"] == "response"]
     assert len(vote_ids) == len(set(vote_ids)) and len(response_ids) == len(set(response_ids))
-    final = by_type(bb.read_records(reference))
+    final = by_type(decode_jsonl(reference))
     assert sorted(vote_ids) == sorted(v["vote_id"] for v in final["vote"])  # none lost, none extra
 
 
@@ -435,13 +439,13 @@ def test_missing_backend_is_a_config_error_naming_it(tmp_path):
 
 
 def test_split_object_uri(tmp_path):
-    assert bb.split_object_uri("s3://bucket/runs/r1/battles/out.jsonl") == ("s3://bucket/runs/r1/battles", "out.jsonl")
-    assert bb.split_object_uri("s3://bucket/out.jsonl") == ("s3://bucket", "out.jsonl")
-    assert bb.split_object_uri((tmp_path / "a b" / "in.json").as_uri()) == ((tmp_path / "a b").as_uri(), "in.json")
-    assert bb.split_object_uri(str(tmp_path / "x.json")) == (tmp_path.as_uri(), "x.json")
+    assert split_object_uri("s3://bucket/runs/r1/battles/out.jsonl") == ("s3://bucket/runs/r1/battles", "out.jsonl")
+    assert split_object_uri("s3://bucket/out.jsonl") == ("s3://bucket", "out.jsonl")
+    assert split_object_uri((tmp_path / "a b" / "in.json").as_uri()) == ((tmp_path / "a b").as_uri(), "in.json")
+    assert split_object_uri(str(tmp_path / "x.json")) == (tmp_path.as_uri(), "x.json")
     for bad in ("", "s3://bucket", "s3://bucket/", "http://h/x.json", "file://host/x.json", str(tmp_path) + "/"):
         with pytest.raises(StoreError):
-            bb.split_object_uri(bad)
+            split_object_uri(bad)
 
 
 # ------------------------------------------------------------------------------------------ URI entry point
@@ -468,16 +472,16 @@ def test_uri_entry_writes_atomically_is_idempotent_and_closes_backends(tmp_path,
     in_uri = _write_input(tmp_path, batch)
     out_uri = in_uri.replace("in-0.json", "out-0.jsonl")
     messages: list[str] = []
-    records = bb.run_battle_batch_uri(in_uri, out_uri, config, progress=messages.append)
+    records = battle_stage.run_battle_batch_uri(in_uri, out_uri, config, progress=messages.append)
     assert sorted(b.name for b in built) == [QWEN, SMOLLM2] and all(b.closed for b in built)
     out_path = Path(out_uri.removeprefix("file://"))
-    assert bb.read_records(out_path.read_bytes()) == records and len(by_type(records)["battle"]) == 3
+    assert decode_jsonl(out_path.read_bytes()) == records and len(by_type(records)["battle"]) == 3
     assert messages[-1].startswith("wrote")
-    ckpt_dir = bb.default_checkpoint_dir(out_uri, config)
+    ckpt_dir = battle_stage.default_checkpoint_dir(out_uri, config)
     assert ckpt_dir.is_relative_to(Path(os.environ["WARRIORFLOW_HOME"]) / "checkpoints")
     assert not list(ckpt_dir.glob("*.jsonl"))  # removed once the output is written
     built.clear()
-    assert bb.run_battle_batch_uri(in_uri, out_uri, config) == records  # idempotent: nothing built, nothing run
+    assert battle_stage.run_battle_batch_uri(in_uri, out_uri, config) == records  # idempotent: nothing built, nothing run
     assert built == []
 
 
@@ -488,10 +492,10 @@ def test_uri_entry_rejects_unknown_experts_and_wrong_roles(tmp_path, config, mon
     monkeypatch.setattr(factory, "backend_for", lambda e, c: pytest.fail("no backend may be built"))
     unknown = make_batch([("Sort a list", SMOLLM2, QWEN)], ["nobody-9b"])
     with pytest.raises(ConfigError, match="nobody-9b"):
-        bb.run_battle_batch_uri(_write_input(tmp_path, unknown), str(tmp_path / "o1.jsonl"), config)
+        battle_stage.run_battle_batch_uri(_write_input(tmp_path, unknown), str(tmp_path / "o1.jsonl"), config)
     base_defender = make_batch([("Sort a list", SMOLLM2, GEMMA)], [QWEN])  # the base model only mines
     with pytest.raises(ConfigError, match="'answer' role"):
-        bb.run_battle_batch_uri(_write_input(tmp_path, base_defender), str(tmp_path / "o2.jsonl"), config)
+        battle_stage.run_battle_batch_uri(_write_input(tmp_path, base_defender), str(tmp_path / "o2.jsonl"), config)
     assert not (tmp_path / "o1.jsonl").exists() and not (tmp_path / "o2.jsonl").exists()
 
 
@@ -507,7 +511,7 @@ def test_real_models_battle_batch(tmp_path, config):
                        run_id="real", both_orders=True, response_max_tokens=48, judge_max_tokens=8)
     in_uri = _write_input(tmp_path, batch)
     out = tmp_path / "out.jsonl"
-    records = by_type(bb.run_battle_batch_uri(in_uri, str(out), config))
+    records = by_type(battle_stage.run_battle_batch_uri(in_uri, str(out), config))
     assert len(records["response"]) == 4
     for r in records["response"]:
         assert r["text"].strip() and r["completion_tokens"] > 0 and r["finish_reason"] in ("stop", "length")
@@ -519,4 +523,4 @@ def test_real_models_battle_batch(tmp_path, config):
     for b in records["battle"]:
         assert b["judges_asked"] == [SMOLLM2] and (b["judge_calls"], b["judge_calls_saved"]) == (2, 0)
         assert b["effective_votes"][SMOLLM2] in (V.ATTACKER, V.DEFENDER, V.TIE)
-    assert bb.read_records(out.read_bytes()) == sum(records.values(), [])
+    assert decode_jsonl(out.read_bytes()) == sum(records.values(), [])

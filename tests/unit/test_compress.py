@@ -15,17 +15,9 @@ import numpy as np
 import pytest
 
 from warriorflow.errors import ConfigError, ModelError
-from warriorflow.stages import compress
-from warriorflow.stages.compress import (
-    KCenterResult,
-    embed,
-    k_center_greedy,
-    k_center_greedy_reference,
-    load_sentence_model,
-    locate_sentence_model,
-    model_id,
-    resolve_budget,
-)
+from warriorflow.method import kcenter as compress
+from warriorflow.method.kcenter import KCenterResult, k_center_greedy, k_center_greedy_reference, resolve_budget
+from warriorflow.models.embedder import embed, load_sentence_model, locate_sentence_model, model_id
 
 # distances are re-decided in float64 (direct differences), so they match the float64 reference closely
 ATOL = 1e-9
@@ -294,7 +286,7 @@ def test_warm_start_copies_of_old_centers_are_picked_last():
 
 def test_importing_compress_does_not_import_torch():
     code = (
-        "import sys, warriorflow.stages.compress; "
+        "import sys, warriorflow.method.kcenter; "
         "bad = {'torch', 'sentence_transformers', 'transformers'} & set(sys.modules); "
         "assert not bad, bad"
     )

@@ -11,25 +11,8 @@ import pytest
 
 from warriorflow.config import BenchmarkSource, DecontaminationSettings, load_config
 from warriorflow.errors import ConfigError
-from warriorflow.stages.decontaminate import (
-    BenchmarkProblem,
-    Match,
-    NGramIndex,
-    build_index,
-    contamination_rate,
-    contamination_rows,
-    decontaminate,
-    humaneval_data_path,
-    load_benchmarks,
-    load_benchmarks_with_provenance,
-    load_cruxeval,
-    load_humaneval,
-    load_jsonl,
-    load_mbppplus,
-    ngram_hash,
-    ngram_hashes,
-    tokens,
-)
+from warriorflow.method.decontamination import BenchmarkProblem, Match, NGramIndex, build_index, contamination_rate, contamination_rows, decontaminate, ngram_hash, ngram_hashes, tokens
+from warriorflow.store.benchmarks import humaneval_data_path, load_benchmarks, load_benchmarks_with_provenance, load_cruxeval, load_humaneval, load_jsonl, load_mbppplus
 
 UNRELATED = (
     "Write a Python function that parses an ISO 8601 timestamp string, converts it to UTC and returns the "
@@ -61,7 +44,7 @@ def test_tokens_make_code_and_prose_comparable():
 
 def test_ngram_hash_is_stable_across_processes():
     here = ngram_hash(["def", "f", "nums"])
-    code = "from warriorflow.stages.decontaminate import ngram_hash; print(ngram_hash(['def', 'f', 'nums']))"
+    code = "from warriorflow.method.decontamination import ngram_hash; print(ngram_hash(['def', 'f', 'nums']))"
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={"PYTHONHASHSEED": "12345"})
     assert int(other.stdout) == here

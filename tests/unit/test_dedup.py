@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from warriorflow.config import DedupSettings
-from warriorflow.ids import normalize_text
-from warriorflow.stages.dedup import (
+from warriorflow.method.ids import normalize_text
+from warriorflow.method.minhash import (
     EMPTY_VALUE,
     SIGNATURE_DTYPE,
     DedupDecision,
@@ -103,7 +103,7 @@ def test_signatures_are_deterministic_and_batch_independent():
 
 def test_signatures_are_the_same_in_another_process():
     code = (
-        "import json,sys; from warriorflow.stages.dedup import MinHasher, signature_to_bytes;"
+        "import json,sys; from warriorflow.method.minhash import MinHasher, signature_to_bytes;"
         "print(json.dumps([signature_to_bytes(s).hex() for s in MinHasher().signatures(json.loads(sys.argv[1]))]))"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tests.helpers import write_yaml
 from warriorflow.config import load_registry
 from warriorflow.inference.base import Generation
-from warriorflow.stages import difficulty as d
+from warriorflow.method import difficulty as d
 
 REGISTRY = """
 experts:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from warriorflow import flywheel_tasks
-from warriorflow.pipeline import StageReport
+from warriorflow.stages import plan as plan_module
+from warriorflow.stages.base import StageReport
+from warriorflow.tasks import battle as battle_tasks
+from warriorflow.tasks import retrain as retrain_tasks
+from warriorflow.stages.cycles import rate_and_select_gold
 
 
 def test_battle_planning_uses_the_interval_only_for_timed_runs(monkeypatch):
@@ -11,11 +14,11 @@ def test_battle_planning_uses_the_interval_only_for_timed_runs(monkeypatch):
 
     def fake_plan_stage(cfg, store, objects, run_id, since, until):
         seen.append((since, until))
-        return StageReport("plan", run_id), []
+        return StageReport("plan", run_id, value=[])
 
-    monkeypatch.setattr(flywheel_tasks.arena, "plan_stage", fake_plan_stage)
+    monkeypatch.setattr(plan_module, "plan_stage", fake_plan_stage)
     for run_type in ("scheduled", "backfill", "asset_triggered", "manual"):
-        assert flywheel_tasks.plan_battles("r", run_type, "start", "end") == []
+        assert battle_tasks.plan("r", run_type, "start", "end") == []
     assert seen == [("start", "end"), ("start", "end"), (None, None), (None, None)]
 
 
@@ -23,14 +26,13 @@ def test_rerating_without_new_battles_does_not_reopen_the_retrain_gate(config):
     """Gold keeps its selection time while its winner stays the same: re-rating the same vote log after a
     snapshot must not count the old gold as new."""
     from tests import ui_store
-    from warriorflow import arena
     from warriorflow.store.rating_store import RatingStore
 
     built = ui_store.build(config)
-    assert flywheel_tasks.new_gold_since_last_snapshot() == built["new_gold"]
+    assert retrain_tasks.new_gold_since_last_snapshot() == built["new_gold"]
     with RatingStore(config.duckdb_path) as store:
         before = store.query("SELECT instruction_id, response_id, selected_at FROM gold_selections ORDER BY 1")
-        arena.rate_stage(config, store, "rerate")
+        rate_and_select_gold(config, store, "rerate")
         after = store.query("SELECT instruction_id, response_id, selected_at FROM gold_selections ORDER BY 1")
     assert after == before
-    assert flywheel_tasks.new_gold_since_last_snapshot() == built["new_gold"]
+    assert retrain_tasks.new_gold_since_last_snapshot() == built["new_gold"]

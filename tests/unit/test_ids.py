@@ -1,4 +1,4 @@
-from warriorflow import ids
+from warriorflow.method import ids
 
 
 def test_instruction_id_is_content_addressed_on_normalised_text():

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from warriorflow import ids
+from warriorflow.method import ids
 from warriorflow.errors import StoreError
 from warriorflow.store.ingest import TableSpec, ingest_results
-from warriorflow.store.object_store import LocalObjectStore
+from warriorflow.store.objects import LocalObjectStore
 from warriorflow.store.rating_store import RatingStore
 
 SPEC = TableSpec("instructions", key=("instruction_id",), required=("instruction_id", "text", "expert", "run_id"))

@@ -9,7 +9,7 @@ import kubernetes_validate
 import pytest
 
 from warriorflow.config import CONFIG_DIR, load_config
-from warriorflow.k8s import GPU, battle_batch_pod, pod_name
+from warriorflow.tasks.pods import GPU, battle_batch_pod, pod_name
 
 K8S = "1.33"
 

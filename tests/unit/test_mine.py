@@ -7,8 +7,8 @@ import pytest
 
 from warriorflow.config import MiningSettings
 from warriorflow.inference.base import Generation
-from warriorflow.stages import mine
-from warriorflow.stages.mining_prompt import MiningPrompt
+from warriorflow.method import mining as mine
+from warriorflow.method.mining import MiningPrompt
 
 S = MiningSettings(min_chars=20, max_chars=300, max_code_fraction=0.8)
 STOPS = ("<|im_end|>", "<|im_start|>user")

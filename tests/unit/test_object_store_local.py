@@ -11,8 +11,12 @@ from pathlib import Path
 import pytest
 
 from warriorflow.errors import StoreError
-from warriorflow.store import object_store as obs
-from warriorflow.store.object_store import (
+import hashlib
+
+from warriorflow.store.objects import base as obs_base
+from warriorflow.store.objects import local as obs_local
+from warriorflow.store.objects import s3 as obs_s3
+from warriorflow.store.objects import (
     LocalObjectStore,
     ObjectNotFoundError,
     ObjectStore,
@@ -146,7 +150,7 @@ def test_atomic_write_keeps_old_content_on_failure(store, monkeypatch):
     def broken_replace(src, dst):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(obs.os, "replace", broken_replace)
+    monkeypatch.setattr(obs_local.os, "replace", broken_replace)
     with pytest.raises(StoreError, match="No space left"):
         store.put_bytes("k.json", b"new")
     monkeypatch.undo()
@@ -163,7 +167,7 @@ def test_write_goes_through_temp_then_replace(store, monkeypatch):
         assert not Path(dst).exists()  # the final name appears only via the rename
         real_replace(src, dst)
 
-    monkeypatch.setattr(obs.os, "replace", spy)
+    monkeypatch.setattr(obs_local.os, "replace", spy)
     store.put_bytes("d/k.bin", b"payload")
     ((tmp_name, final_name, content),) = seen
     assert final_name == "k.bin" and tmp_name != "k.bin" and content == b"payload"
@@ -171,7 +175,7 @@ def test_write_goes_through_temp_then_replace(store, monkeypatch):
 
 def test_in_flight_temp_files_are_not_listed(store):
     store.put_bytes("d/real", b"x")
-    (store.root / "d" / f"{obs._TMP_MARK}real.abc").write_bytes(b"partial")
+    (store.root / "d" / f"{obs_base.TMP_MARK}real.abc").write_bytes(b"partial")
     assert list(store.list()) == ["d/real"]
 
 
@@ -224,7 +228,7 @@ def test_publish_writes_manifest_last(store, tmp_path):
     manifest = json.loads(store.get_bytes("runs/r1/manifest.json"))
     assert manifest["run_id"] == "r1" and manifest["published_at"]
     assert manifest["files"]["big.jsonl"]["size"] == big.stat().st_size
-    assert manifest["files"]["meta.txt"] == {"sha256": obs.hashlib.sha256(b"m").hexdigest(), "size": 1}
+    assert manifest["files"]["meta.txt"] == {"sha256": hashlib.sha256(b"m").hexdigest(), "size": 1}
 
 
 def test_failed_publish_leaves_no_manifest(store):
@@ -406,7 +410,7 @@ def _client_error(code, op="GetObject"):
 
 @pytest.mark.parametrize("code", ["InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403"])
 def test_map_credentials_rejected(code):
-    err = obs.map_s3_error(
+    err = obs_s3.map_s3_error(
         _client_error(code),
         endpoint="http://h:8333",
         bucket="bkt",
@@ -421,13 +425,13 @@ def test_map_credentials_rejected(code):
 def test_map_not_found_and_unreachable():
     from botocore.exceptions import EndpointConnectionError
 
-    err = obs.map_s3_error(_client_error("NoSuchKey"), endpoint="e", bucket="bkt", uri="s3://bkt/k")
+    err = obs_s3.map_s3_error(_client_error("NoSuchKey"), endpoint="e", bucket="bkt", uri="s3://bkt/k")
     assert isinstance(err, ObjectNotFoundError) and isinstance(err, KeyError)
-    err = obs.map_s3_error(_client_error("404", "HeadBucket"), endpoint="e", bucket="bkt", uri="s3://bkt")
+    err = obs_s3.map_s3_error(_client_error("404", "HeadBucket"), endpoint="e", bucket="bkt", uri="s3://bkt")
     assert isinstance(err, ObjectNotFoundError) and "bucket bkt does not exist" in str(err)
-    err = obs.map_s3_error(_client_error("NoSuchBucket"), endpoint="e", bucket="bkt", uri="s3://bkt/k")
+    err = obs_s3.map_s3_error(_client_error("NoSuchBucket"), endpoint="e", bucket="bkt", uri="s3://bkt/k")
     assert "bucket bkt does not exist" in str(err)
-    err = obs.map_s3_error(
+    err = obs_s3.map_s3_error(
         EndpointConnectionError(endpoint_url="http://h:1"), endpoint="http://h:1", bucket="b", uri="s3://b"
     )
     assert "S3 endpoint http://h:1 is not reachable; is the server running?" in str(err) and "endpoint_url" in str(err)
@@ -436,9 +440,9 @@ def test_map_not_found_and_unreachable():
 def test_map_missing_credentials_and_read_timeout():
     from botocore.exceptions import NoCredentialsError, ReadTimeoutError
 
-    err = obs.map_s3_error(NoCredentialsError(), endpoint="e", bucket="bkt", uri="s3://bkt/k")
+    err = obs_s3.map_s3_error(NoCredentialsError(), endpoint="e", bucket="bkt", uri="s3://bkt/k")
     assert "no S3 credentials found" in str(err) and "WARRIORFLOW_S3_ACCESS_KEY_ID" in str(err)
-    err = obs.map_s3_error(
+    err = obs_s3.map_s3_error(
         ReadTimeoutError(endpoint_url="http://h:1"), endpoint="http://h:1", bucket="b", uri="s3://b/k"
     )
     assert "did not answer in time" in str(err) and "s3://b/k" in str(err)
@@ -449,12 +453,12 @@ def test_map_unwraps_upload_failed_error():
 
     wrapped = S3UploadFailedError("Failed to upload f to b/k: An error occurred (SignatureDoesNotMatch)")
     wrapped.__context__ = _client_error("SignatureDoesNotMatch", "UploadPart")  # as boto3 raises it
-    err = obs.map_s3_error(wrapped, endpoint="e", bucket="b", uri="s3://b/k")
+    err = obs_s3.map_s3_error(wrapped, endpoint="e", bucket="b", uri="s3://b/k")
     assert "credentials rejected by e for bucket b" in str(err)
 
 
 def test_map_other_error_redacts_secrets():
-    err = obs.map_s3_error(
+    err = obs_s3.map_s3_error(
         _client_error(f"Weird{SECRET}"), endpoint="e", bucket="b", uri="s3://b/k", secrets=(SECRET, None)
     )
     assert SECRET not in str(err) and "***" in str(err)

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from tests.helpers import write_yaml
 from warriorflow.config import load_registry
-from warriorflow.stages.plan import Existing, plan_battles
+from warriorflow.method.planning import Existing, plan_battles
 
 REG = """
 experts:

@@ -12,10 +12,10 @@ import time
 
 import pytest
 
-from warriorflow import ids
+from warriorflow.method import ids
 from warriorflow.quality import gates
 from warriorflow.quality.gates import gate_mined, gate_scored, gate_selected, quarantine_batch
-from warriorflow.store.object_store import LocalObjectStore
+from warriorflow.store.objects import LocalObjectStore
 
 GRID = dict(experts=["smol", "qwen"], temperatures=[1.0, 1.1, 1.2], top_ps=[0.99, 0.995, 1.0],
             min_chars=20, max_chars=4000)

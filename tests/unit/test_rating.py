@@ -10,8 +10,8 @@ import pytest
 from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 
-from warriorflow.stages import rating as R
-from warriorflow.stages.rating import BattleTable, BattleVotes
+from warriorflow.method import rating as R
+from warriorflow.method.rating import BattleTable, BattleVotes
 
 A, D, T, X = "attacker", "defender", "tie", "invalid"
 
@@ -302,7 +302,7 @@ def test_rate_output_schema():
 
 
 def test_pair_tables_of_an_empty_battle_log_are_empty():
-    from warriorflow.stages.rating import battle_counts, win_rate_matrix
+    from warriorflow.method.rating import battle_counts, win_rate_matrix
 
     assert win_rate_matrix([]) == ([], [])
     assert battle_counts([]) == ([], [])

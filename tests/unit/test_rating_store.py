@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from warriorflow import ids
+from warriorflow.method import ids
 from warriorflow.errors import StoreError
 from warriorflow.store.rating_store import Migration, RatingStore, load_migrations
 

@@ -196,7 +196,7 @@ def test_categories_drops_overlap_balance(built):
     expected.update({f"quarantine: {s} batch": n for s, n in QUARANTINED.items()})
     assert dict(zip(drops["labels"], drops["counts"])) == expected
     order = [label.split(":")[0] for label in drops["labels"]]
-    assert order == sorted(order, key=["mine", "dedup", "difficulty", "decontaminate", "quarantine"].index)
+    assert order == sorted(order, key=["mine", "dedup", "score", "decontaminate", "quarantine"].index)
 
     ov = _png_data(out / "overlap.png")
     edges = ov["edges"]

@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from tests.sft_seed import PROBLEMS, seed_and_rate
-from warriorflow import snapshots
+from warriorflow.store import snapshots
 from warriorflow.errors import StoreError
-from warriorflow.pipeline import open_objects
-from warriorflow.store.object_store import join_key
+from warriorflow.store.objects import open_objects
+from warriorflow.store.objects import join_key
 from warriorflow.store.rating_store import RatingStore
 
 T0 = datetime(2026, 11, 22, 6, 0, 0, tzinfo=UTC)
@@ -108,11 +108,11 @@ def test_new_gold_makes_a_new_version_that_sorts_later(seeded):
 
 
 def test_retrain_gate_counts_only_gold_newer_than_the_snapshot(seeded):
-    from warriorflow import flywheel_tasks
+    from warriorflow.tasks import retrain as retrain_tasks
 
-    assert flywheel_tasks.new_gold_since_last_snapshot() == len(PROBLEMS)
+    assert retrain_tasks.new_gold_since_last_snapshot() == len(PROBLEMS)
     _create(seeded, now=datetime.now(UTC))
-    assert flywheel_tasks.new_gold_since_last_snapshot() == 0
+    assert retrain_tasks.new_gold_since_last_snapshot() == 0
 
 
 def test_loads_with_datasets_and_is_a_trl_conversation(seeded, tmp_path):

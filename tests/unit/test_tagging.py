@@ -10,7 +10,8 @@ from tests.helpers import SMOLLM2, write_yaml
 from tests.scripted_backend import ScriptedBackend
 from warriorflow.config import TASK_CATEGORIES, load_config, load_registry
 from warriorflow.errors import ConfigError, StoreError
-from warriorflow.stages import tagging as tg
+from warriorflow.method import tagging as tg
+from warriorflow.stages.tag import tag_stage
 from warriorflow.store.rating_store import RatingStore
 
 CATS = list(TASK_CATEGORIES)
@@ -114,14 +115,14 @@ def fake_judges(monkeypatch):
 
 
 def test_tag_stage_tags_selected_once_and_stores_invalid_answers(tmp_path, fake_judges):
-    from warriorflow.pipeline import open_objects
+    from warriorflow.store.objects import open_objects
 
     cfg = _cfg(tmp_path)
     objects = open_objects(cfg)
     with RatingStore(cfg.duckdb_path) as store:
         _seed(store, {"i1": ("a", "selected"), "i2": ("b", "selected"), "i3": ("c", "selected"),
                       "i4": ("b", "clean"), "i5": ("a", "dropped")})
-        report = tg.tag_stage(cfg, store, objects, "run-1")
+        report = tag_stage(cfg, store, objects, "run-1")
         assert report.counts == {"input": 3, "tagged": 3, "invalid": 1, "no_eligible_judges": 0,
                                  "category_debugging": 2}
         tags = store.query("SELECT instruction_id, category, valid, judge, raw_text FROM task_tags ORDER BY 1")
@@ -137,26 +138,26 @@ def test_tag_stage_tags_selected_once_and_stores_invalid_answers(tmp_path, fake_
         # idempotent: nothing left to tag, no backend built, the store unchanged
         fake_judges.clear()
         before = store.query("SELECT * FROM task_tags ORDER BY instruction_id")
-        again = tg.tag_stage(cfg, store, objects, "run-1")
+        again = tag_stage(cfg, store, objects, "run-1")
         assert again.counts["input"] == 0 and again.counts["tagged"] == 0 and fake_judges == []
         assert store.query("SELECT * FROM task_tags ORDER BY instruction_id") == before
 
         # a newly selected instruction is tagged by the next run, alone
         store.update("instructions", "instruction_id", [{"instruction_id": "i4", "status": "selected"}])
-        assert tg.tag_stage(cfg, store, objects, "run-2").counts["tagged"] == 1
+        assert tag_stage(cfg, store, objects, "run-2").counts["tagged"] == 1
         assert [b.name for b in fake_judges] == ["a"] and len(fake_judges[0].calls[0][0]) == 1
         runs = store.query("SELECT run_id, stage FROM stage_runs ORDER BY run_id")
         assert [(r["run_id"], r["stage"]) for r in runs] == [("run-1", "tag"), ("run-2", "tag")]
 
 
 def test_tag_stage_scope_preferred_judges_no_judge_and_disabled(tmp_path, fake_judges):
-    from warriorflow.pipeline import open_objects
+    from warriorflow.store.objects import open_objects
 
     cfg = _cfg(tmp_path, "{scope: kept, judges: [a-served]}")
     objects = open_objects(cfg)
     with RatingStore(cfg.duckdb_path) as store:
         _seed(store, {"i1": ("a", "clean"), "i2": ("b", "scored"), "i3": ("c", "selected"), "i4": ("c", "unique")})
-        report = tg.tag_stage(cfg, store, objects, "r")
+        report = tag_stage(cfg, store, objects, "r")
         assert report.counts == {"input": 3, "tagged": 2, "invalid": 0, "no_eligible_judges": 1,
                                  "category_theory": 2}
         assert {r["instruction_id"] for r in store.query("SELECT instruction_id FROM task_tags")} == {"i2", "i3"}
@@ -164,14 +165,14 @@ def test_tag_stage_scope_preferred_judges_no_judge_and_disabled(tmp_path, fake_j
     off = _cfg(tmp_path / "off", "{enabled: false}")
     with RatingStore(off.duckdb_path) as store:
         _seed(store, {"i1": ("a", "selected")})
-        assert tg.tag_stage(off, store, open_objects(off), "r").counts == {"disabled": 1}
+        assert tag_stage(off, store, open_objects(off), "r").counts == {"disabled": 1}
         assert store.query("SELECT count(*) AS n FROM task_tags")[0]["n"] == 0
 
 
 def test_tag_stage_quarantines_a_bad_result_file(tmp_path, fake_judges):
     import hashlib
 
-    from warriorflow.pipeline import open_objects
+    from warriorflow.store.objects import open_objects
 
     cfg = _cfg(tmp_path)
     objects = open_objects(cfg)
@@ -181,7 +182,7 @@ def test_tag_stage_quarantines_a_bad_result_file(tmp_path, fake_judges):
         objects.put_bytes(key, (json.dumps({"instruction_id": "i1", "category": "poetry", "valid": True,
                                             "judge": "b", "run_id": "r", "prompt_sha256": "x"}) + "\n").encode())
         with pytest.raises(StoreError, match="quarantined.*poetry"):
-            tg.tag_stage(cfg, store, objects, "r")
+            tag_stage(cfg, store, objects, "r")
         assert not objects.exists(key) and objects.exists(f"quarantine/tag/{key}")
         assert store.query("SELECT stage FROM quarantine") == [{"stage": "tag"}]
         assert store.query("SELECT count(*) AS n FROM task_tags")[0]["n"] == 0

@@ -10,7 +10,7 @@ import pytest
 
 from warriorflow.config import CONFIG_DIR, TrainingSettings, load_config
 from warriorflow.errors import ConfigError, StoreError
-from warriorflow.store.object_store import LocalObjectStore, join_key
+from warriorflow.store.objects import LocalObjectStore, join_key
 from warriorflow.training import base_model, checkpoints, sft
 from warriorflow.training.spec import (
     accumulation_steps,

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests import ui_store
-from warriorflow import flywheel_tasks
+from warriorflow.tasks import retrain as retrain_tasks
 from warriorflow.store.rating_store import RatingStore
 from warriorflow.ui import app as ui_app
 from warriorflow.ui import page
@@ -72,14 +72,14 @@ def test_stage_counts_snapshot_and_gate_are_the_stores(config, built):
     assert stages["gold"] == built["gold"]
     runs = {r["stage"]: r for r in stages["last_runs"]}
     assert runs["dedup"]["run_id"] == "manual__fixture" and runs["dedup"]["counts"] == {"in": 7, "near_duplicate": 1}
-    assert runs["rate"]["counts"]["gold"] == built["gold"]
+    assert runs["gold"]["counts"]["gold"] == built["gold"]
 
     assert data["snapshot"]["count"] == 1
     assert data["snapshot"]["latest"] == {"snapshot_id": ui_store.SNAPSHOT_ID, "uri": ui_store.SNAPSHOT_URI,
                                           "n_examples": ui_store.SNAPSHOT_N, "rating_version": "v0",
                                           "created_at": ui_store.SNAPSHOT_AT.isoformat(sep=" ")}
     need = config.settings.flywheel.min_new_gold
-    assert data["gate"]["new_gold"] == flywheel_tasks.new_gold_since_last_snapshot() == built["new_gold"]
+    assert data["gate"]["new_gold"] == retrain_tasks.new_gold_since_last_snapshot() == built["new_gold"]
     assert data["gate"]["min_new_gold"] == need
     assert data["gate"]["open"] is (built["new_gold"] >= need)
     assert data["report"]["available"] is False

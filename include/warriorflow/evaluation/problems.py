@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from warriorflow.errors import ConfigError
-from warriorflow.stages.decontaminate import humaneval_data_path, read_benchmark_jsonl
+from warriorflow.store.benchmarks import humaneval_data_path, read_benchmark_jsonl
 
 _REQUIRED = {
     "humaneval": ("task_id", "prompt", "test", "entry_point"),

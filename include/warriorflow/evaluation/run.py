@@ -89,8 +89,8 @@ def open_model(config: Config, model_ref: str) -> Backend:
 
 def fetch_training_run(config: Config, run_id: str) -> Path:
     """Download (and verify) a training run's published model directory into the model cache."""
-    from warriorflow.pipeline import open_objects
-    from warriorflow.store.object_store import object_store_from_uri, read_published
+    from warriorflow.store.objects import open_objects
+    from warriorflow.store.objects import object_store_from_uri, read_published
 
     if not config.duckdb_path.exists():
         raise ModelError(f"model '{run_id}'", "no rating store yet, so no training runs",

@@ -1,4 +1,5 @@
-"""The inference protocol every backend implements.
+"""Helpers every backend shares; the protocol itself (``Backend``, ``Sampling``, ``Generation``) is the
+method's, in :mod:`warriorflow.method.backend`, and is re-exported here.
 
 All calls are batched: a list in, a list out in the same order. A backend never makes the caller wait
 on one request at a time. ``choices`` constrains the output to exactly one of the given strings
@@ -10,51 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Protocol, TypedDict, TypeVar, runtime_checkable
+from typing import TypeVar
+
+from warriorflow.method.backend import Backend, ChatMessage, Conversation, Generation, Sampling, SamplingArg
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-class ChatMessage(TypedDict):
-    role: str  # "system" | "user" | "assistant"
-    content: str
-
-
-Conversation = list[ChatMessage]
-
-
-@dataclass(frozen=True)
-class Sampling:
-    """Sampling parameters for one call. ``seed`` makes sampling reproducible where the backend allows."""
-
-    max_tokens: int = 256
-    temperature: float = 0.0
-    top_p: float = 1.0
-    seed: int | None = None
-    stop: tuple[str, ...] = ()
-    choices: tuple[str, ...] | None = None  # constrain output to exactly one of these strings
-
-    def with_(self, **changes) -> Sampling:
-        from dataclasses import replace
-
-        return replace(self, **changes)
-
-
-@dataclass(frozen=True)
-class Generation:
-    """One generated text and how it ended."""
-
-    text: str
-    finish_reason: str  # "stop" | "length" | ...
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    meta: dict = field(default_factory=dict)
-
-
-SamplingArg = Sampling | Sequence[Sampling]
-"""One Sampling for the whole batch, or one per item (e.g. a seed per mined sample)."""
 
 
 def per_item(sampling: SamplingArg, n: int) -> list[Sampling]:
@@ -65,25 +27,6 @@ def per_item(sampling: SamplingArg, n: int) -> list[Sampling]:
     if len(items) != n:
         raise ValueError(f"got {len(items)} Sampling objects for a batch of {n}; give one, or one per item")
     return items
-
-
-@runtime_checkable
-class Backend(Protocol):
-    """A loaded model. ``name`` is the expert it serves."""
-
-    name: str
-
-    def complete(self, prompts: Sequence[str], sampling: SamplingArg) -> list[Generation]:
-        """Raw completion of each prompt. Special tokens in the prompt pass through as tokens."""
-        ...
-
-    def chat(self, conversations: Sequence[Conversation], sampling: SamplingArg) -> list[Generation]:
-        """Chat completion of each conversation with the model's chat template."""
-        ...
-
-    def close(self) -> None:
-        """Release the model / connections. Safe to call twice."""
-        ...
 
 
 def fan_out(fn: Callable[[T], R], items: Sequence[T], max_workers: int) -> list[R]:
@@ -102,3 +45,7 @@ def choice_grammar(choices: Sequence[str]) -> str:
         raise ValueError("choice_grammar needs at least one choice")
     alternatives = " | ".join(json.dumps(c) for c in choices)
     return f"root ::= {alternatives}\n"
+
+
+__all__ = ["Backend", "ChatMessage", "Conversation", "Generation", "Sampling", "SamplingArg", "choice_grammar",
+           "fan_out", "per_item"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from warriorflow.config import BackendKind, Config, Expert
 from warriorflow.errors import ConfigError
 from warriorflow.inference.base import Backend
@@ -41,3 +43,39 @@ def backend_for(expert: Expert, config: Config) -> Backend:
                            tensor_parallel_size=v.tensor_parallel_size, enforce_eager=v.enforce_eager)
     raise ConfigError(f"expert '{expert.name}'", f"unknown backend {expert.backend}",
                       "use llamacpp, openai or vllm")
+
+
+class OpenBackends:
+    """The one way to open experts' backends and close them: built on first use, once each, by name, and
+    all closed on exit (a failing close never hides the work's own error).
+
+        with OpenBackends(config) as backends:
+            backends["qwen"].chat(...)
+    """
+
+    def __init__(self, config: Config):
+        self._config = config
+        self._built: dict[str, Backend] = {}
+
+    def get(self, name: str) -> Backend:
+        if name not in self._built:
+            self._built[name] = backend_for(self._config.registry.get(name), self._config)
+        return self._built[name]
+
+    __getitem__ = get
+
+    def loaded(self) -> list[str]:
+        """The experts whose backends this opened, in opening order."""
+        return list(self._built)
+
+    def close(self) -> None:
+        for backend in self._built.values():
+            with contextlib.suppress(Exception):
+                backend.close()
+        self._built.clear()
+
+    def __enter__(self) -> OpenBackends:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from warriorflow.errors import ModelError
-from warriorflow.hashing import sha256_file
+from warriorflow.store.hashing import sha256_file
 
 MARKER = ".warriorflow-dequantized.json"
 GGUF_MAGIC = b"GGUF"

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from warriorflow.config import ModelLocation, PyPILocator
 from warriorflow.errors import ModelError
-from warriorflow.hashing import CHUNK as _CHUNK
-from warriorflow.hashing import sha256_file
+from warriorflow.store.hashing import CHUNK as _CHUNK
+from warriorflow.store.hashing import sha256_file
 
 
 @dataclass(frozen=True)

@@ -51,8 +51,8 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from warriorflow.store.ingest import quarantine
-from warriorflow.store.object_store import ObjectStore
+from warriorflow.store.ingest import Rejection, quarantine
+from warriorflow.store.objects import ObjectStore
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -325,13 +325,18 @@ def gate_selected(rows: Sequence[Mapping], *, max_rows: int | None) -> GateResul
 # --------------------------------------------------------------------------------------------------
 
 
-def quarantine_batch(objects: ObjectStore, key: str, stage: str, result: GateResult) -> str:
-    """Move the failing batch ``key`` under quarantine/ (with the ingest report) and write the GX result
-    beside it as ``<quarantined key>.gx.json``. Returns the quarantined key."""
+def rejection(result: GateResult) -> Rejection:
+    """What the ingest loop quarantines a failing batch with: the summary, the failed expectations in its
+    report, and the GX result beside it as ``<quarantined key>.gx.json``."""
     if result.success:
-        raise ValueError(f"{key}: the {result.gate} gate passed; only a failing batch is quarantined")
+        raise ValueError(f"the {result.gate} gate passed; only a failing batch is rejected")
     details = {"gate": result.gate, "n_rows": result.n_rows, "failed": [asdict(f) for f in result.failed]}
-    target = quarantine(objects, key, stage, result.summary(), details)
-    objects.put_bytes(target + ".gx.json",
-                      json.dumps(result.result_json, indent=2, sort_keys=True, allow_nan=False).encode() + b"\n")
-    return target
+    gx = json.dumps(result.result_json, indent=2, sort_keys=True, allow_nan=False).encode() + b"\n"
+    return Rejection(result.summary(), details, {".gx.json": gx})
+
+
+def quarantine_batch(objects: ObjectStore, key: str, stage: str, result: GateResult) -> str:
+    """Move the failing batch ``key`` under quarantine/ (with the ingest report and the GX result beside it).
+    Returns the quarantined key."""
+    r = rejection(result)
+    return quarantine(objects, key, stage, r.reason, r.details, r.beside)

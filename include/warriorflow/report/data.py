@@ -16,7 +16,7 @@ from warriorflow.report.stats import fleiss_kappa, histogram, rating_table
 
 LEVELS = ("excellent", "good", "average", "poor")
 NO_VALID_SCORE = "no valid score"
-STAGE_ORDER = ("mine", "dedup", "difficulty", "decontaminate", "compress", "tag", "quarantine")
+STAGE_ORDER = ("mine", "ingest", "dedup", "score", "decontaminate", "compress", "tag", "quarantine")
 OVERLAP_EDGES = [round(0.05 * k, 2) for k in range(21)]  # 20 bins over [0, 1]
 VOTE_OUTCOMES = ("attacker", "defender", "tie")
 INVALID_TAG = "invalid"
@@ -42,8 +42,8 @@ def overview(store) -> dict:
 
 def win_rates(store) -> dict:
     """experts (sorted), rates[i][j] = share of i's battles against j that i won (ties half), counts[i][j]."""
-    from warriorflow.arena import vote_log
-    from warriorflow.stages.rating import battle_counts, win_rate_matrix
+    from warriorflow.store.vote_log import vote_log
+    from warriorflow.method.rating import battle_counts, win_rate_matrix
 
     log_ = vote_log(store)
     if not log_:  # win_rate_matrix cannot reshape an empty table
@@ -73,7 +73,7 @@ def rating_series(store, method: str) -> dict:
 
 def balance(store) -> list[dict]:
     """Attacks and defences per expert over every battle in the store (planned or fought)."""
-    from warriorflow.stages.plan import Plan
+    from warriorflow.method.planning import Plan
 
     rows = store.query("SELECT attacker, defender FROM battles")
     plan = Plan(attacks=Counter(r["attacker"] for r in rows), defences=Counter(r["defender"] for r in rows))
@@ -85,8 +85,8 @@ def judge_quality(store) -> dict:
 
     Kappa treats each fought battle as an item and each judge's effective vote (attacker, defender,
     tie) as one rating; invalid votes are left out and battles with fewer than 2 ratings are skipped."""
-    from warriorflow import leaderboard as lb
-    from warriorflow.arena import vote_log
+    from warriorflow.store.vote_log import vote_log
+    from warriorflow.method import leaderboard as lb
 
     log_ = vote_log(store)
     votes = store.query("SELECT battle_id, judge, raw_verdict, verdict FROM votes")
@@ -103,7 +103,7 @@ def judge_quality(store) -> dict:
 
 def difficulty(store) -> dict:
     """Instructions by the rubric level of their median judge score, and the histogram of every judge score."""
-    from warriorflow.stages.difficulty import level
+    from warriorflow.method.difficulty import level
 
     medians = store.query(
         "SELECT i.difficulty FROM instructions i WHERE i.difficulty IS NOT NULL OR EXISTS "

@@ -11,27 +11,12 @@ every mined record keeps as provenance.
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
 from pathlib import Path
 
 from warriorflow.config import Config, Expert
 from warriorflow.errors import ConfigError
-
-
-@dataclass(frozen=True)
-class MiningPrompt:
-    expert: str
-    mode: str  # "chat_template" | "few_shot"
-    text: str
-    stops: tuple[str, ...]
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
-
-
-FEW_SHOT_STOPS = ("\nQuestion:", "\n\n\n", "\nAnswer:")
+from warriorflow.method import prompts
+from warriorflow.method.mining import FEW_SHOT_STOPS, MiningPrompt
 
 
 def render_prompt_file(config: Config, name: str) -> str:
@@ -39,7 +24,7 @@ def render_prompt_file(config: Config, name: str) -> str:
     if not path.is_file():
         raise ConfigError(str(path), "prompt file not found", "add it to include/prompts/ or fix the setting")
     m = config.settings.mining
-    return path.read_text(encoding="utf-8").format(language=m.language, topic=m.topic)
+    return prompts.render(path.read_text(encoding="utf-8"), {"language": m.language, "topic": m.topic})
 
 
 def system_turn(config: Config) -> str:

@@ -1,117 +1,98 @@
-"""Battle planning with the fairness rules (WarriorCoder step 4). A pure function of its inputs.
-
-* **Attacker** = the instruction's miner. A miner that cannot answer (a base model) cannot attack; its
-  instruction is then fought over by answer-role experts, the least-attacking one taking the attacker
-  slot.
-* **Defenders** are chosen so that every expert defends (and attacks) as evenly as the instructions
-  allow: each instruction, in a fixed order, takes the answer-role experts with the fewest defences so
-  far (ties broken by fewest battles overall, then by name). ``defenders_per_instruction`` of them,
-  default 1, up to all others.
-* **Judges** are every judge-role expert except the two competitors and any expert on their weights
-  (suspicion averting). A battle with no eligible judge is not planned; it is reported.
-* **Missing only.** Battles already in the store are never planned again. An expert that joined
-  after an instruction's battles were planned battles the attacker on it. So after adding an
-  expert, the plan holds only that expert's battles.
-
-Planning twice gives the same plan: every choice is a deterministic function of the inputs.
-"""
+"""Plan: the missing battles of the selected instructions (the fairness rules are the method's, in
+:mod:`warriorflow.method.planning`), recorded as ``planned``, and self-contained batch files written to
+``runs/RUN/battle/in/batch-NNNN.json``. Battles planned earlier but never completed are planned again,
+with their original order."""
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+import json
+from collections import Counter, defaultdict
 from datetime import datetime
 
-from warriorflow import ids
-from warriorflow.config import Expert, Registry
-from warriorflow.stages.battle import PlannedBattle  # the battle-batch input item
+from warriorflow.config import Config
+from warriorflow.method.battle_batch import PlannedBattle
+from warriorflow.method.planning import Existing, eligible_judges, plan_battles
+from warriorflow.stages.base import Outcome, now_utc, stage
+from warriorflow.store.keys import battle_in_key
+from warriorflow.store.objects import ObjectStore
+from warriorflow.store.rating_store import RatingStore
 
 
-@dataclass(frozen=True)
-class Existing:
-    """What the store already holds about an instruction's battles."""
-
-    defenders: frozenset[str] = frozenset()
-    attacker: str | None = None
-    first_planned_at: datetime | None = None
-
-
-@dataclass
-class Plan:
-    battles: list[PlannedBattle] = field(default_factory=list)
-    attacks: Counter = field(default_factory=Counter)  # over existing + planned battles
-    defences: Counter = field(default_factory=Counter)
-    skipped: dict[str, list[str]] = field(default_factory=dict)  # reason -> instruction ids
-
-    def balance(self) -> dict[str, dict[str, int]]:
-        names = sorted(set(self.attacks) | set(self.defences))
-        return {n: {"attacks": self.attacks[n], "defences": self.defences[n]} for n in names}
+def register_experts(config: Config, store: RatingStore) -> None:
+    """Record the registry; first_seen_at keeps when each expert joined (the planner's newcomer rule)."""
+    store.upsert("experts", [
+        {"name": e.name, "backend": e.backend.value, "model_source": e.model.describe(), "weights_id": e.weights,
+         "roles": [r.value for r in e.roles], "config": e.model_dump(mode="json"), "updated_at": now_utc()}
+        for e in config.registry.experts],
+        key=["name"], update=["backend", "model_source", "weights_id", "roles", "config", "updated_at"])
 
 
-def eligible_judges(a: Expert, b: Expert, registry: Registry) -> tuple[str, ...]:
-    banned = {a.name, b.name}
-    banned_weights = {a.weights, b.weights}
-    return tuple(e.name for e in registry.with_role("judge")
-                 if e.name not in banned and e.weights not in banned_weights)
+def existing_battles(store: RatingStore) -> tuple[dict[str, Existing], tuple[Counter, Counter], int]:
+    """What is planned already: per instruction, its defenders; attack and defence counts; the next order."""
+    rows = store.query("SELECT instruction_id, attacker, defender, planned_at, battle_order FROM battles")
+    by_ins: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        by_ins[r["instruction_id"]].append(r)
+    existing = {iid: Existing(frozenset(r["defender"] for r in rs), rs[0]["attacker"],
+                              min(r["planned_at"] for r in rs)) for iid, rs in by_ins.items()}
+    attacks, defences = Counter(r["attacker"] for r in rows), Counter(r["defender"] for r in rows)
+    next_order = max((r["battle_order"] for r in rows if r["battle_order"] is not None), default=-1) + 1
+    return existing, (attacks, defences), next_order
 
 
-def plan_battles(
-    instructions: Sequence[Mapping],
-    registry: Registry,
-    *,
-    defenders_per_instruction: int = 1,
-    existing: Mapping[str, Existing] | None = None,
-    existing_counts: tuple[Mapping[str, int], Mapping[str, int]] = ({}, {}),
-    expert_since: Mapping[str, datetime] | None = None,
-    next_order: int = 0,
-) -> Plan:
-    """Plan the missing battles for ``instructions`` (dicts with instruction_id, text, expert=miner).
+def stale_battles(config: Config, store: RatingStore) -> list[PlannedBattle]:
+    """Battles planned before but never completed (a failed batch), between experts still registered."""
+    stale = store.query(
+        "SELECT b.battle_id, b.instruction_id, i.text, b.attacker, b.defender, b.battle_order FROM battles b "
+        "JOIN instructions i USING (instruction_id) WHERE b.status = 'planned' ORDER BY b.battle_order")
+    names = set(config.registry.names())
+    out = []
+    for r in stale:
+        if r["attacker"] not in names or r["defender"] not in names:
+            continue
+        judges = eligible_judges(config.registry.get(r["attacker"]), config.registry.get(r["defender"]),
+                                 config.registry)
+        out.append(PlannedBattle(r["battle_id"], r["instruction_id"], r["text"], r["attacker"], r["defender"],
+                                 judges, r["battle_order"]))
+    return out
 
-    ``existing_counts`` = (attacks, defences) per expert over battles already stored, so balance holds
-    across runs. ``expert_since`` = when each expert joined the registry (the store's first_seen_at).
-    """
-    existing = existing or {}
-    expert_since = expert_since or {}
-    answerers = {e.name: e for e in registry.with_role("answer")}
-    plan = Plan(attacks=Counter(existing_counts[0]), defences=Counter(existing_counts[1]))
-    order = next_order
 
-    def rank(name: str) -> tuple:
-        return (plan.defences[name], plan.attacks[name] + plan.defences[name], name)
-
-    for ins in sorted(instructions, key=lambda r: r["instruction_id"]):
-        iid = ins["instruction_id"]
-        prior = existing.get(iid, Existing())
-        miner = ins["expert"]
-        if prior.attacker is not None:
-            attacker = prior.attacker
-        elif miner in answerers:
-            attacker = miner
-        else:  # a miner that cannot answer: the least-attacking answerer takes the attacker slot
-            candidates = sorted(answerers, key=lambda n: (plan.attacks[n], plan.attacks[n] + plan.defences[n], n))
-            if not candidates:
-                plan.skipped.setdefault("no_answerers", []).append(iid)
-                continue
-            attacker = candidates[0]
-        others = [n for n in answerers if n != attacker]
-        if prior.defenders:
-            # an expert that joined after this instruction was planned battles the attacker on it
-            joined = prior.first_planned_at
-            defenders = sorted(n for n in others if n not in prior.defenders and joined is not None
-                               and n in expert_since and expert_since[n] > joined)
-        else:
-            defenders = sorted(others, key=rank)[:defenders_per_instruction]
-        if not defenders and not prior.defenders:
-            plan.skipped.setdefault("no_defenders", []).append(iid)
-        for defender in defenders:
-            judges = eligible_judges(answerers[attacker], answerers[defender], registry)
-            if not judges:
-                plan.skipped.setdefault("no_eligible_judges", []).append(iid)
-                continue
-            plan.battles.append(PlannedBattle(ids.battle_id(iid, attacker, defender), iid, ins["text"], attacker,
-                                              defender, judges, order))
-            order += 1
-            plan.attacks[attacker] += 1
-            plan.defences[defender] += 1
-    return plan
+@stage("plan")
+def plan_stage(config: Config, store: RatingStore, objects: ObjectStore, run_id: str,
+               since: datetime | None = None, until: datetime | None = None) -> Outcome:
+    """Plan the missing battles of the instructions selected in [since, until); the value is the batch keys."""
+    register_experts(config, store)
+    where, params = ["i.status = 'selected'"], []
+    if since is not None:
+        where.append("s.selected_at >= ?")
+        params.append(since)
+    if until is not None:
+        where.append("s.selected_at < ?")
+        params.append(until)
+    instructions = store.query(
+        "SELECT i.instruction_id, i.text, i.expert FROM instructions i JOIN instruction_selections s "
+        f"USING (instruction_id) WHERE {' AND '.join(where)} ORDER BY i.instruction_id", params)
+    existing, counts, next_order = existing_battles(store)
+    since_rows = store.query("SELECT name, first_seen_at FROM experts")
+    plan = plan_battles(instructions, config.registry,
+                        defenders_per_instruction=config.settings.arena.defenders_per_instruction,
+                        existing=existing, existing_counts=counts,
+                        expert_since={r["name"]: r["first_seen_at"] for r in since_rows}, next_order=next_order)
+    retry = stale_battles(config, store)
+    battles = sorted(retry + plan.battles, key=lambda b: b.battle_order)
+    store.upsert("battles", [{"battle_id": b.battle_id, "instruction_id": b.instruction_id, "attacker": b.attacker,
+                              "defender": b.defender, "battle_order": b.battle_order, "status": "planned",
+                              "judges": list(b.judges), "run_id": run_id} for b in plan.battles],
+                 key=["battle_id"])
+    size = config.settings.arena.battles_per_batch
+    keys = []
+    for n, start in enumerate(range(0, len(battles), size)):
+        key = battle_in_key(run_id, n)
+        payload = {"run_id": run_id, "arena": config.settings.arena.model_dump(mode="json"),
+                   "battles": [b.to_dict() for b in battles[start:start + size]]}
+        if not objects.exists(key):
+            objects.put_bytes(key, json.dumps(payload, indent=1, sort_keys=True).encode())
+        keys.append(key)
+    counts_out = {"instructions": len(instructions), "planned": len(plan.battles), "retried": len(retry),
+                  "batches": len(keys), **{f"skipped_{k}": len(v) for k, v in sorted(plan.skipped.items())}}
+    return Outcome(counts_out, ["balance " + json.dumps(plan.balance(), sort_keys=True)], keys)

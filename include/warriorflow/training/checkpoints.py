@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from warriorflow.errors import StoreError
-from warriorflow.hashing import sha256_file
-from warriorflow.store.object_store import (
+from warriorflow.store.hashing import sha256_file
+from warriorflow.store.objects import (
     MANIFEST_NAME,
     ObjectStore,
     join_key,

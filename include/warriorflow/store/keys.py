@@ -1,0 +1,52 @@
+"""The object-store key layout: where each step's result files live under a run's prefix.
+
+    runs/RUN/mine/EXPERT.jsonl              mined records of one expert (+ EXPERT.dropped.jsonl)
+    runs/RUN/score/scores.jsonl             difficulty scores
+    runs/RUN/tag/tags-DIGEST.jsonl          task tags of one set of instructions
+    runs/RUN/battle/in/batch-NNNN.json      a planned battle batch
+    runs/RUN/battle/out/batch-NNNN.jsonl    its results
+    quarantine/STAGE/KEY                    a batch that failed its checks (+ .report.json, .gx.json)
+"""
+
+from __future__ import annotations
+
+QUARANTINE_PREFIX = "quarantine"
+DROPPED_SUFFIX = ".dropped.jsonl"
+
+
+def run_prefix(run_id: str, step: str) -> str:
+    return f"runs/{run_id}/{step}/"
+
+
+def mine_key(run_id: str, expert: str, dropped: bool = False) -> str:
+    return f"runs/{run_id}/mine/{expert}{DROPPED_SUFFIX if dropped else '.jsonl'}"
+
+
+def dropped_key(key: str) -> str:
+    """The companion file of a mined batch: the records its sanitiser dropped, with their reasons."""
+    return key.removesuffix(".jsonl") + DROPPED_SUFFIX
+
+
+def score_key(run_id: str) -> str:
+    return f"runs/{run_id}/score/scores.jsonl"
+
+
+def tag_key(run_id: str, digest: str) -> str:
+    return f"runs/{run_id}/tag/tags-{digest}.jsonl"
+
+
+def battle_in_key(run_id: str, n: int) -> str:
+    return f"runs/{run_id}/battle/in/batch-{n:04d}.json"
+
+
+def battle_out_key(run_id: str, n: int) -> str:
+    return f"runs/{run_id}/battle/out/batch-{n:04d}.jsonl"
+
+
+def battle_out_for(in_key_or_uri: str) -> str:
+    """Where a battle batch writes its results: ``.../battle/in/batch-N.json`` -> ``.../battle/out/batch-N.jsonl``."""
+    return in_key_or_uri.replace("/battle/in/", "/battle/out/").removesuffix(".json") + ".jsonl"
+
+
+def quarantine_key(stage: str, key: str) -> str:
+    return f"{QUARANTINE_PREFIX}/{stage}/{key}"

@@ -1,0 +1,38 @@
+"""Reading the vote log: the completed battles in recorded order, each with one effective vote per judge.
+
+Ratings are a pure function of this log; its hash versions them (``log_version``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+
+from warriorflow.method.rating import BattleVotes
+from warriorflow.method.votes import effective_vote
+from warriorflow.store.rating_store import RatingStore
+
+
+def vote_log(store: RatingStore) -> list[BattleVotes]:
+    """The completed battles in recorded order, each with one effective vote per judge."""
+    battles = store.query("SELECT battle_id, instruction_id, attacker, defender FROM battles "
+                          "WHERE status = 'done' ORDER BY battle_order, battle_id")
+    per: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for v in store.query("SELECT battle_id, judge, verdict FROM votes ORDER BY battle_id, judge, shown_order"):
+        per[v["battle_id"]][v["judge"]].append(v["verdict"])
+    return [BattleVotes(b["battle_id"], b["instruction_id"], b["attacker"], b["defender"],
+                        {j: effective_vote(vs) for j, vs in sorted(per[b["battle_id"]].items())}) for b in battles]
+
+
+def log_version(log_: Sequence[BattleVotes]) -> str:
+    """The rating version: a hash of the log's battles, competitors and effective votes, in order."""
+    blob = json.dumps([[b.battle_id, b.attacker, b.defender, dict(b.votes)] for b in log_], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def export_battles(store: RatingStore) -> list[dict]:
+    """The vote log in the interchange format of `warriorflow rate --battles`."""
+    return [{"battle_id": b.battle_id, "instruction_id": b.instruction_id, "attacker": b.attacker,
+             "defender": b.defender, "votes": dict(b.votes)} for b in vote_log(store)]

@@ -1,0 +1,50 @@
+"""The mine DAG's steps: mine[expert] (a worker) -> ingest -> dedup -> score -> decontaminate -> compress -> tag."""
+
+from __future__ import annotations
+
+from warriorflow.tasks.worker import config, run_cli, writer_step
+
+
+def miners() -> list[str]:
+    """The experts with the mine role (one mapped mine task each)."""
+    return [e.name for e in config().registry.with_role("mine")]
+
+
+def mine(expert: str, run_id: str) -> None:
+    run_cli("mine", "--no-ingest", "--expert", expert, "--run-id", run_id)
+
+
+def ingest(run_id: str) -> dict[str, int]:
+    from warriorflow.stages.ingest import ingest_stage
+
+    return writer_step(ingest_stage, run_id, objects=True)
+
+
+def dedup(run_id: str) -> dict[str, int]:
+    from warriorflow.stages.dedup import dedup_stage
+
+    return writer_step(dedup_stage, run_id)
+
+
+def score(run_id: str) -> dict[str, int]:
+    from warriorflow.stages.score import score_stage
+
+    return writer_step(score_stage, run_id, objects=True)
+
+
+def decontaminate(run_id: str) -> dict[str, int]:
+    from warriorflow.stages.decontaminate import decontaminate_stage
+
+    return writer_step(decontaminate_stage, run_id)
+
+
+def compress(run_id: str) -> dict[str, int]:
+    from warriorflow.stages.compress import compress_stage
+
+    return writer_step(compress_stage, run_id)
+
+
+def tag(run_id: str) -> dict[str, int]:
+    from warriorflow.stages.tag import tag_stage
+
+    return writer_step(tag_stage, run_id, objects=True)
