@@ -63,8 +63,9 @@ lock:            ## re-resolve requirements/lock.txt from pyproject.toml in a sc
 	  .venv-lock/bin/pip freeze --exclude-editable; } > requirements/lock.txt
 	rm -rf .venv-lock
 
-lint: setup
+lint: setup      ## ruff, and the layers contract (import-linter, see pyproject.toml)
 	$(BIN)/pip install -q ruff==0.17.6 && $(BIN)/ruff check include tests dags plugins bench
+	$(BIN)/lint-imports
 
 clean:           ## remove the venv and everything the flywheel wrote (var/)
 	rm -rf $(VENV) var .pytest_cache

@@ -43,7 +43,7 @@ GOAL = 1.5
 # Modules a DAG file must not import at parse time (they cost seconds, or open files / threads).
 HEAVY = ("torch", "transformers", "sentence_transformers", "great_expectations", "duckdb", "numpy", "pandas",
          "pyarrow", "xllamacpp", "vllm", "trl", "datasets", "boto3", "kubernetes",
-         "warriorflow.tasks.flywheel", "warriorflow.pipeline", "warriorflow.stages", "warriorflow.store")
+         "warriorflow.tasks.worker", "warriorflow.stages", "warriorflow.store")
 
 _PROBE = r"""
 import importlib.util, json, sys, time

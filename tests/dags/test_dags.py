@@ -16,10 +16,12 @@ def test_dags_import_without_errors(dagbag):
 def test_mine_dag_shape(dagbag):
     dag = dagbag.get_dag("warriorflow_mine")
     tasks = {t.task_id: t for t in dag.tasks}
-    assert set(tasks) == {"experts", "mine", "ingest_dedup_score_decontaminate_compress"}
-    assert tasks["ingest_dedup_score_decontaminate_compress"].pool == "warriorflow_db"
-    assert [o.uri for o in tasks["ingest_dedup_score_decontaminate_compress"].outlets] == [
-        "warriorflow://instructions/selected"]
+    steps = ["ingest", "dedup", "score", "decontaminate", "compress", "tag"]
+    assert set(tasks) == {"experts", "mine", *steps}  # one task per method step
+    assert all(tasks[s].pool == "warriorflow_db" for s in steps) and tasks["mine"].pool != "warriorflow_db"
+    for before, after in zip(["mine", *steps], steps):  # mine[expert] -> ingest -> ... -> tag, in method order
+        assert tasks[after].upstream_task_ids == {before}
+    assert [o.uri for o in tasks["tag"].outlets] == ["warriorflow://instructions/selected"]
 
 
 def test_battle_dag_is_periodic_and_asset_triggered(dagbag):
@@ -27,7 +29,12 @@ def test_battle_dag_is_periodic_and_asset_triggered(dagbag):
     assert dag.timetable.timetable.expression == "0 6 * * *"  # periodic, so `airflow backfill create` works
     assert "warriorflow://instructions/selected" in str(dag.timetable.asset_condition)
     tasks = {t.task_id: t for t in dag.tasks}
-    assert tasks["plan"].pool == tasks["ingest_rate_select_gold"].pool == "warriorflow_db"
+    steps = ["ingest_battles", "rate", "select_gold"]
+    assert set(tasks) == {"plan", "battle_batch", *steps}
+    assert all(tasks[s].pool == "warriorflow_db" for s in ["plan", *steps])
+    for before, after in zip(["plan", "battle_batch", *steps], ["battle_batch", *steps]):
+        assert tasks[after].upstream_task_ids == {before}
+    assert [o.uri for o in tasks["select_gold"].outlets] == ["warriorflow://battles/gold"]
     assert tasks["battle_batch"].pool != "warriorflow_db"  # workers never hold the writer slot
 
 

@@ -51,8 +51,8 @@ def test_mine_then_battle_then_retrain(dagbag, tiny_flywheel):
     from warriorflow.store.rating_store import RatingStore
 
     mine = dagbag.get_dag("warriorflow_mine").test()
-    assert _states(mine) == {"experts": "success", "mine": "success",
-                             "ingest_dedup_score_decontaminate_compress": "success"}
+    assert _states(mine) == {"experts": "success", "mine": "success", **dict.fromkeys(
+        ["ingest", "dedup", "score", "decontaminate", "compress", "tag"], "success")}
     assert _asset_events("warriorflow://instructions/selected") >= 1
 
     battle = dagbag.get_dag("warriorflow_battle").test()

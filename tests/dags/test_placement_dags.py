@@ -28,6 +28,9 @@ def _dagbag(monkeypatch, settings_file):
     return bag
 
 
+WRITER_STEPS = r"^(ingest|dedup|score|decontaminate|compress|tag)$"
+
+
 def _operator_class(task) -> str:
     return task.operator_class.__name__ if hasattr(task, "operator_class") else type(task).__name__
 
@@ -39,15 +42,16 @@ def test_embedded_placement_runs_workers_as_local_tasks(airflow_home, monkeypatc
     assert _operator_class(battle.get_task("battle_batch")) == "_PythonDecoratedOperator"
     assert "mine_pods" not in mine.task_ids and "battle_pods" not in battle.task_ids
     assert mine.get_task("mine").upstream_task_ids == {"experts"}
-    assert battle.get_task("ingest_rate_select_gold").upstream_task_ids == {"battle_batch"}
+    assert battle.get_task("ingest_battles").upstream_task_ids == {"battle_batch"}
+    assert mine.get_task("ingest").upstream_task_ids == {"mine"}
 
 
 def test_kubernetes_placement_runs_workers_as_mapped_pod_operators(airflow_home, monkeypatch):
     use_production(monkeypatch)
     bag = _dagbag(monkeypatch, CONFIG_DIR / "production.example.yaml")
     mine, battle = bag.get_dag("warriorflow_mine"), bag.get_dag("warriorflow_battle")
-    for dag, worker, specs, after in ((mine, "mine", "mine_pods", "ingest_dedup_score_decontaminate_compress"),
-                                      (battle, "battle_batch", "battle_pods", "ingest_rate_select_gold")):
+    for dag, worker, specs, after in ((mine, "mine", "mine_pods", "ingest"),
+                                      (battle, "battle_batch", "battle_pods", "ingest_battles")):
         task = dag.get_task(worker)
         assert _operator_class(task) == KPO
         assert task.partial_kwargs["deferrable"] is True and task.partial_kwargs["on_finish_action"] == "delete_pod"
@@ -73,15 +77,16 @@ def test_the_kubernetes_provider_is_imported_only_for_kubernetes_placement(airfl
 def test_mine_dag_runs_one_deferred_pod_per_expert_against_the_loopback_api(airflow_home, monkeypatch, tmp_path):
     """dag.test() of the real mine DAG with kubernetes placement: experts -> mine_pods -> mapped, deferrable
     KubernetesPodOperator pods (the trigger runs inline) against the stand-in API. The single-writer stage
-    after it is marked successful instead of run: no pod wrote anything for it to ingest."""
+    after it are marked successful instead of run: no pod wrote anything for them to ingest."""
     use_production(monkeypatch)
     with LoopbackKubernetes() as api:
         use_loopback(api, monkeypatch, tmp_path)
         dag = _dagbag(monkeypatch, fast_polling_settings(tmp_path)).get_dag("warriorflow_mine")
-        run = dag.test(mark_success_pattern="ingest_dedup_score_decontaminate_compress")
+        run = dag.test(mark_success_pattern=WRITER_STEPS)
     states = {(ti.task_id, ti.map_index): str(ti.state) for ti in run.get_task_instances()}
     assert states.pop(("experts", -1)) == states.pop(("mine_pods", -1)) == "success"
-    assert states.pop(("ingest_dedup_score_decontaminate_compress", -1)) == "success"
+    for step in ("ingest", "dedup", "score", "decontaminate", "compress", "tag"):
+        assert states.pop((step, -1)) == "success"
     assert states == {("mine", i): "success" for i in range(4)}  # one pod per mining expert
     gpus = {}
     for pod in api.created():

@@ -111,11 +111,11 @@ def test_a_missing_connection_or_variable_is_a_clear_error(airflow_prod, monkeyp
 def test_a_spec_carrying_a_credential_is_refused(airflow_prod):
     from tests.k8s.airflow_env import SECRET_KEY
     from warriorflow.tasks.pods import training_pod, with_env
-    from warriorflow.tasks.placement import _refuse_secrets
+    from warriorflow.tasks.placement import refuse_secrets
 
     leaky = with_env(training_pod(airflow_prod, ["train"]), {"AWS_SECRET_ACCESS_KEY_COPY": SECRET_KEY})
     with pytest.raises(RuntimeError, match="Kubernetes secret"):
-        _refuse_secrets(airflow_prod, [leaky])
+        refuse_secrets(airflow_prod, [leaky])
     with pytest.raises(ValueError, match="already set"):
         with_env(leaky, {"WARRIORFLOW_ROLE": "writer"})
 

@@ -19,7 +19,7 @@ from warriorflow.method.minhash import (
     DedupDecision,
     LSHIndex,
     MinHasher,
-    _tokenize,
+    tokenize_batch,
     estimated_jaccard,
     find_near_duplicates,
     load_index,
@@ -69,7 +69,7 @@ def test_word_shingles_over_normalised_words():
 def test_batched_tokenizer_matches_normalize_text_split():
     texts = ["ﬁnd ΟΔΟΣ\u00a0now", "", "e\u0301 café CAFÉ  x", "Σ", "tab\tsep\nnew\x1cline", "\u3000wide\u3000space"]
     for batch in (texts, texts + ["holds a \x00 nul"], texts[:1], []):
-        ids, lengths, vocab = _tokenize(batch)
+        ids, lengths, vocab = tokenize_batch(batch)
         words = [w for w, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
         flat = [words[i] for i in ids.tolist()]
         expected = [normalize_text(t).split() for t in batch]

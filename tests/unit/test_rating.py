@@ -12,6 +12,7 @@ from scipy.special import expit, log_expit
 
 from warriorflow.method import rating as R
 from warriorflow.method.rating import BattleTable, BattleVotes
+from warriorflow.store import vote_log
 
 A, D, T, X = "attacker", "defender", "tie", "invalid"
 
@@ -238,12 +239,12 @@ def test_win_rate_matrix_and_counts():
 # ---------------------------------------------------------------- interchange
 
 def log_lines(battles) -> list[str]:
-    return [R.battle_log_line(b) for b in battles]
+    return [vote_log.battle_log_line(b) for b in battles]
 
 
 def test_parse_battle_log_round_trip():
     battles = three_battles()
-    assert R.parse_battle_log(log_lines(battles) + ["", "  \n"]) == battles
+    assert vote_log.parse_battle_log(log_lines(battles) + ["", "  \n"]) == battles
 
 
 @pytest.mark.parametrize("line, match", [
@@ -262,7 +263,7 @@ def test_parse_battle_log_round_trip():
 ])
 def test_parse_errors_name_the_line(line, match):
     with pytest.raises(ValueError, match=match):
-        R.parse_battle_log([R.battle_log_line(three_battles()[0]), line])
+        vote_log.parse_battle_log([vote_log.battle_log_line(three_battles()[0]), line])
 
 
 def test_fastchat_round_trip():

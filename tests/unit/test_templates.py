@@ -9,19 +9,10 @@ from pathlib import Path
 import pytest
 
 from warriorflow.errors import ConfigError, ModelError
-from warriorflow.inference.templates import (
-    SENTINEL,
-    GGUFTemplateInfo,
-    MagpiePrefix,
-    TemplateInfo,
-    end_of_turn_stops,
-    magpie_prefix,
-    magpie_prefix_for,
-    read_gguf_chat_template,
-    read_hf_chat_template,
-    render_chat,
-    template_sha256,
-)
+from warriorflow.inference.gguf import read_gguf_chat_template
+from warriorflow.inference.hf_template import read_hf_chat_template
+from warriorflow.method.chat_template import GGUFTemplateInfo, TemplateInfo, render_chat, template_sha256
+from warriorflow.method.magpie import SENTINEL, MagpiePrefix, end_of_turn_stops, magpie_prefix, magpie_prefix_for
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "chat_templates"
 DEEPSEEK_DEFAULT_SYSTEM = (

@@ -94,6 +94,7 @@ def rate(ctx: click.Context, battles_file, k, alpha, initial, rounds, as_json: b
     Without: recompute the store's ratings and gold selections.
     """
     from warriorflow.method import rating
+    from warriorflow.store.vote_log import parse_battle_log
 
     config = config_of(ctx)
     r = config.settings.rating
@@ -108,7 +109,7 @@ def rate(ctx: click.Context, battles_file, k, alpha, initial, rounds, as_json: b
             echo_report(gold_stage(config, store, run_id))
         return
     try:
-        log_ = rating.parse_battle_log(battles_file)
+        log_ = parse_battle_log(battles_file)
     except ValueError as exc:
         raise click.ClickException(f"{battles_file.name}: {exc}") from None
     out = rating.rate(log_, k=k if k is not None else r.k, alpha=alpha if alpha is not None else r.alpha,
@@ -138,15 +139,16 @@ def export() -> None:
 def export_battles_cmd(ctx: click.Context, fmt: str, out_file) -> None:
     """Export the battle log."""
     from warriorflow.method import rating
+    from warriorflow.store.jsonl import encode_line
     from warriorflow.store.rating_store import RatingStore
-    from warriorflow.store.vote_log import export_battles
+    from warriorflow.store.vote_log import export_battles, parse_battle_log
 
     with RatingStore(config_of(ctx).duckdb_path, read_only=True) as store:
         rows = export_battles(store)
     if fmt == "fastchat":
-        rows = rating.to_fastchat(rating.parse_battle_log(json.dumps(r) for r in rows))
+        rows = rating.to_fastchat(parse_battle_log(encode_line(r).decode() for r in rows))
     for row in rows:
-        out_file.write(json.dumps(row, sort_keys=True) + "\n")
+        out_file.write(encode_line(row).decode())
 
 
 @click.command()

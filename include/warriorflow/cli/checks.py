@@ -55,7 +55,7 @@ def check_experts(config: Config) -> list[Check]:
             if config.chat_template_text(expert) is not None:  # raises, naming the file, when unreadable
                 detail += f"; chat template {expert.chat_template.path}"
             elif expert.chat_template.source == "model" and resolved.path is not None and resolved.path.is_file():
-                from warriorflow.inference.templates import read_gguf_chat_template
+                from warriorflow.inference.gguf import read_gguf_chat_template
 
                 info = read_gguf_chat_template(resolved.path)
                 if not info.chat_template:

@@ -89,8 +89,7 @@ def open_model(config: Config, model_ref: str) -> Backend:
 
 def fetch_training_run(config: Config, run_id: str) -> Path:
     """Download (and verify) a training run's published model directory into the model cache."""
-    from warriorflow.store.objects import open_objects
-    from warriorflow.store.objects import object_store_from_uri, read_published
+    from warriorflow.store.objects import object_store_from_uri, open_objects, read_published
 
     if not config.duckdb_path.exists():
         raise ModelError(f"model '{run_id}'", "no rating store yet, so no training runs",

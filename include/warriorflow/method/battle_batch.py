@@ -58,9 +58,9 @@ from pydantic import ValidationError
 
 from warriorflow.config import ArenaSettings
 from warriorflow.errors import BackendError, ConfigError, WarriorflowError
-from warriorflow.method.backend import Backend, Sampling
 from warriorflow.method import ids
 from warriorflow.method import votes as V
+from warriorflow.method.backend import Backend, Sampling
 from warriorflow.method.judging import VERDICT_CHOICES, check_template, parse_verdict, render_judge_prompt
 from warriorflow.method.progress import Progress
 

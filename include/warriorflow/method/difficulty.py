@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from warriorflow.config import Expert, Registry
-from warriorflow.method.backend import Backend, Sampling
 from warriorflow.method import prompts
+from warriorflow.method.backend import Backend, Sampling
 
 SCORES = tuple(str(i) for i in range(1, 11))
 _SCORE = re.compile(r"\b(10|[1-9])\b")
@@ -65,15 +65,12 @@ class Verdict:
     reason: str | None  # drop reason when not kept
 
 
-PLACEHOLDERS = ("instruction",)
-
-
-def check_template(template: str, what: str = "difficulty prompt") -> None:
-    prompts.check_template(template, PLACEHOLDERS, what)
+DIFFICULTY_PROMPT = prompts.PromptTemplate("difficulty prompt", ("instruction",), ("language",))
+check_template = DIFFICULTY_PROMPT.check
 
 
 def judge_prompt(template: str, instruction: str, language: str) -> list[dict]:
-    return prompts.user_turn(template, {"instruction": instruction, "language": language})
+    return DIFFICULTY_PROMPT.conversation(template, instruction=instruction, language=language)
 
 
 def score_instructions(instructions: Sequence[Mapping], registry: Registry, backends: Mapping[str, Backend],

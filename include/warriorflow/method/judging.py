@@ -45,16 +45,14 @@ _TOKEN = re.compile(r"\[\[[ \t]*(a|b|tie)[ \t]*\]\]", re.IGNORECASE)
 _CANONICAL = {"a": A, "b": B, "tie": TIE}
 
 
-def check_template(template: str, what: str = "judge prompt") -> None:
-    """Raise ConfigError unless the template has each placeholder."""
-    prompts.check_template(template, PLACEHOLDERS, what)
+JUDGE_PROMPT = prompts.PromptTemplate("judge prompt", PLACEHOLDERS)
+check_template = JUDGE_PROMPT.check
 
 
 def render_judge_prompt(template: str, instruction: str, response_a: str, response_b: str) -> list[dict]:
     """The judge's conversation: one user message, the template with the three texts filled in verbatim."""
-    check_template(template)
-    return prompts.user_turn(template, {"instruction": instruction, "response_a": response_a,
-                                        "response_b": response_b})
+    return JUDGE_PROMPT.conversation(template, instruction=instruction, response_a=response_a,
+                                     response_b=response_b)
 
 
 def parse_verdict(text: str) -> str:

@@ -134,7 +134,7 @@ class MinHasher:
         k = self.shingle_size
         if len(texts) == 0:
             return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64)
-        word_ids, lengths, vocab = _tokenize(texts)
+        word_ids, lengths, vocab = tokenize_batch(texts)
         word_hashes = np.fromiter(map(_word_hash, vocab), dtype=np.uint64, count=len(vocab))
         n = len(texts)
         # Lay the words out with k-1 pads after every text: a shingle is then always the k values
@@ -183,7 +183,7 @@ class MinHasher:
         return out
 
 
-def _tokenize(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+def tokenize_batch(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
     """The words of every text, as ``normalize_text(text).split()`` gives them: flat word ids, the
     number of words of each text, and the vocabulary (word -> id, in id order).
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from warriorflow.config import MiningSettings
-from warriorflow.method.backend import Backend, Sampling
 from warriorflow.method import ids
+from warriorflow.method.backend import Backend, Sampling
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The one prompt renderer: every prompt file (mining, difficulty, tagging, judging) is filled here.
 
-A template names its slots as ``{name}``. :func:`render` fills the given names in a single pass, so
+A template names its slots as ``{name}``. :func:`fill` fills the given names in a single pass, so
 the texts put in are never re-scanned and every other brace (a code sample, a JSON example in a
 user-edited prompt) stays verbatim; ``str.format`` would crash on those. :func:`check_template` says,
 before any model is called, which required slot a prompt file lacks.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from warriorflow.errors import ConfigError
 
@@ -22,7 +23,7 @@ def check_template(template: str, required: Sequence[str], what: str) -> None:
                           f"add {', '.join('{' + p + '}' for p in required)} to the prompt file")
 
 
-def render(template: str, values: Mapping[str, str]) -> str:
+def fill(template: str, values: Mapping[str, str]) -> str:
     """``template`` with each ``{name}`` of ``values`` replaced by its text, in one pass."""
     if not values:
         return template
@@ -32,4 +33,24 @@ def render(template: str, values: Mapping[str, str]) -> str:
 
 def user_turn(template: str, values: Mapping[str, str]) -> list[dict]:
     """A one-message conversation: the rendered template as the user's turn."""
-    return [{"role": "user", "content": render(template, values)}]
+    return [{"role": "user", "content": fill(template, values)}]
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    """One kind of prompt file: what it is called and the slots it must have (``optional`` may appear)."""
+
+    name: str
+    required: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+
+    def check(self, template: str, what: str | None = None) -> None:
+        check_template(template, self.required, what or self.name)
+
+    def conversation(self, template: str, **values: str) -> list[dict]:
+        """The checked template as a user turn, its slots filled in one pass."""
+        unknown = sorted(set(values) - set(self.required) - set(self.optional))
+        if unknown:
+            raise ValueError(f"{self.name}: no slot(s) {unknown}")
+        self.check(template)
+        return user_turn(template, values)

@@ -44,7 +44,6 @@ below 1e-10 natural units (~4e-8 Elo points).
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -66,7 +65,7 @@ FASTCHAT_JUDGE = "fastchat"  # the judge name from_fastchat gives a row that car
 
 _NEWTON_TOL = 1e-10
 _NEWTON_MAX_ITER = 200
-_LOG_KEYS = ("battle_id", "instruction_id", "attacker", "defender", "votes")
+LOG_KEYS = ("battle_id", "instruction_id", "attacker", "defender", "votes")
 
 
 @dataclass(frozen=True)
@@ -99,25 +98,17 @@ class BattleVotes:
 # Interchange: the battle log as JSONL
 # --------------------------------------------------------------------------------------------------
 
-def parse_battle_log(lines: Iterable[str]) -> list[BattleVotes]:
-    """Parse the interchange JSONL, one battle per line, in processing order; blank lines are skipped.
+def battles_from_records(records: Iterable[tuple[int, Mapping]]) -> list[BattleVotes]:
+    """The battles of the interchange log, from its (line number, record) pairs in processing order.
 
-    Each line is ``{"battle_id", "instruction_id", "attacker", "defender", "votes": {judge: verdict}}``.
-    Raises ``ValueError`` naming the (1-based) line on bad JSON, a missing key, a wrong type, an
-    unknown verdict, attacker == defender or a repeated battle_id.
+    Each record is ``{"battle_id", "instruction_id", "attacker", "defender", "votes": {judge: verdict}}``.
+    Raises ``ValueError`` naming the (1-based) line on a missing key, a wrong type, an unknown verdict,
+    attacker == defender or a repeated battle_id.
     """
     battles: list[BattleVotes] = []
     seen: dict[str, int] = {}
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"battle log line {lineno}: bad JSON ({e.msg} at column {e.colno})") from None
-        if not isinstance(obj, dict):
-            raise ValueError(f"battle log line {lineno}: expected a JSON object, got {type(obj).__name__}")
-        missing = [k for k in _LOG_KEYS if k not in obj]
+    for lineno, obj in records:
+        missing = [k for k in LOG_KEYS if k not in obj]
         if missing:
             raise ValueError(f"battle log line {lineno}: missing key(s) {', '.join(missing)}")
         if not isinstance(obj["votes"], dict):
@@ -134,10 +125,10 @@ def parse_battle_log(lines: Iterable[str]) -> list[BattleVotes]:
     return battles
 
 
-def battle_log_line(b: BattleVotes) -> str:
-    """One interchange JSONL line (no newline) for a battle; ``parse_battle_log`` reads it back."""
-    return json.dumps({"battle_id": b.battle_id, "instruction_id": b.instruction_id, "attacker": b.attacker,
-                       "defender": b.defender, "votes": dict(b.votes)}, ensure_ascii=False)
+def log_record(b: BattleVotes) -> dict:
+    """A battle as an interchange-log record."""
+    return {"battle_id": b.battle_id, "instruction_id": b.instruction_id, "attacker": b.attacker,
+            "defender": b.defender, "votes": dict(b.votes)}
 
 
 # --------------------------------------------------------------------------------------------------

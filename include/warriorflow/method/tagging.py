@@ -27,8 +27,8 @@ from collections.abc import Mapping, Sequence
 
 from warriorflow.config import Expert, Registry, Role
 from warriorflow.errors import ConfigError
-from warriorflow.method.backend import Backend, Sampling
 from warriorflow.method import prompts
+from warriorflow.method.backend import Backend, Sampling
 from warriorflow.method.difficulty import eligible_judges
 
 log = logging.getLogger(__name__)
@@ -40,14 +40,14 @@ NO_JUDGE = "no_eligible_judges"
 _EDGE = re.compile(r"^[\s\"'`*.:;!\[\](){}-]+|[\s\"'`*.:;!\[\](){}-]+$")
 
 
-def check_template(template: str, what: str = "task tagging prompt") -> None:
-    prompts.check_template(template, PLACEHOLDERS, what)
+TAGGING_PROMPT = prompts.PromptTemplate("task tagging prompt", PLACEHOLDERS, ("language",))
+check_template = TAGGING_PROMPT.check
 
 
 def render_prompt(template: str, instruction: str, categories: Sequence[str], language: str) -> list[dict]:
     """One user message: the template with the texts filled in a single pass (braces in them stay verbatim)."""
-    return prompts.user_turn(template, {"instruction": instruction,
-                                        "categories": "\n".join(f"- {c}" for c in categories), "language": language})
+    return TAGGING_PROMPT.conversation(template, instruction=instruction,
+                                       categories="\n".join(f"- {c}" for c in categories), language=language)
 
 
 def parse_category(text: str, categories: Sequence[str]) -> str | None:

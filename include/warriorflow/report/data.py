@@ -42,8 +42,8 @@ def overview(store) -> dict:
 
 def win_rates(store) -> dict:
     """experts (sorted), rates[i][j] = share of i's battles against j that i won (ties half), counts[i][j]."""
-    from warriorflow.store.vote_log import vote_log
     from warriorflow.method.rating import battle_counts, win_rate_matrix
+    from warriorflow.store.vote_log import vote_log
 
     log_ = vote_log(store)
     if not log_:  # win_rate_matrix cannot reshape an empty table
@@ -85,8 +85,8 @@ def judge_quality(store) -> dict:
 
     Kappa treats each fought battle as an item and each judge's effective vote (attacker, defender,
     tie) as one rating; invalid votes are left out and battles with fewer than 2 ratings are skipped."""
-    from warriorflow.store.vote_log import vote_log
     from warriorflow.method import leaderboard as lb
+    from warriorflow.store.vote_log import vote_log
 
     log_ = vote_log(store)
     votes = store.query("SELECT battle_id, judge, raw_verdict, verdict FROM votes")

@@ -15,8 +15,10 @@ from pathlib import Path
 
 from warriorflow.config import Config, Expert
 from warriorflow.errors import ConfigError
-from warriorflow.method import prompts
 from warriorflow.method.mining import FEW_SHOT_STOPS, MiningPrompt
+from warriorflow.method.prompts import PromptTemplate
+
+MINING_PROMPT = PromptTemplate("mining prompt", (), ("language", "topic"))
 
 
 def render_prompt_file(config: Config, name: str) -> str:
@@ -24,7 +26,8 @@ def render_prompt_file(config: Config, name: str) -> str:
     if not path.is_file():
         raise ConfigError(str(path), "prompt file not found", "add it to include/prompts/ or fix the setting")
     m = config.settings.mining
-    return prompts.render(path.read_text(encoding="utf-8"), {"language": m.language, "topic": m.topic})
+    return MINING_PROMPT.conversation(path.read_text(encoding="utf-8"), language=m.language,
+                                      topic=m.topic)[0]["content"]
 
 
 def system_turn(config: Config) -> str:
@@ -37,15 +40,16 @@ def mining_prompt(expert: Expert, config: Config, model_path: Path | None) -> Mi
         text = render_prompt_file(config, expert.few_shot_prompt).rstrip("\n") + " "
         return MiningPrompt(expert.name, "few_shot", text, FEW_SHOT_STOPS)
 
-    from warriorflow.inference import templates
+    from warriorflow.inference.gguf import read_gguf_chat_template
+    from warriorflow.method.magpie import end_of_turn_stops, magpie_prefix, magpie_prefix_for
 
     template = config.chat_template_text(expert)
     if template is not None:
-        prefix = templates.magpie_prefix(template, system=system_turn(config), source=expert.chat_template.path)
+        prefix = magpie_prefix(template, system=system_turn(config), source=expert.chat_template.path)
         return MiningPrompt(expert.name, "chat_template", prefix.text, ())
     if model_path is None or not model_path.is_file():
         raise ConfigError(f"expert '{expert.name}'", "chat_template.source is 'model' but the model is not a "
                           "local GGUF", "set chat_template.source: file with the served model's template")
-    info = templates.read_gguf_chat_template(model_path)
-    prefix = templates.magpie_prefix_for(info, system=system_turn(config))
-    return MiningPrompt(expert.name, "chat_template", prefix.text, tuple(templates.end_of_turn_stops(info)))
+    info = read_gguf_chat_template(model_path)
+    prefix = magpie_prefix_for(info, system=system_turn(config))
+    return MiningPrompt(expert.name, "chat_template", prefix.text, tuple(end_of_turn_stops(info)))

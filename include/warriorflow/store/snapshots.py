@@ -31,6 +31,7 @@ from warriorflow import __version__
 from warriorflow.config import Config
 from warriorflow.errors import StoreError
 from warriorflow.store.hashing import sha256_file
+from warriorflow.store.jsonl import encode_jsonl
 from warriorflow.store.objects import (
     MANIFEST_NAME,
     ObjectStore,
@@ -136,7 +137,7 @@ def snapshot_id(created_at: datetime, content: str) -> str:
 
 
 def jsonl_bytes(records: Iterable[dict]) -> bytes:
-    return b"".join(json.dumps(r, sort_keys=True, ensure_ascii=False).encode() + b"\n" for r in records)
+    return encode_jsonl(records, ascii_only=False)
 
 
 def parquet_bytes(examples: list[dict]) -> bytes:

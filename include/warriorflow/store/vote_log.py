@@ -8,10 +8,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
-from warriorflow.method.rating import BattleVotes
+from warriorflow.method.rating import BattleVotes, battles_from_records, log_record
 from warriorflow.method.votes import effective_vote
+from warriorflow.store.jsonl import JSONLError, encode_line, iter_jsonl
 from warriorflow.store.rating_store import RatingStore
 
 
@@ -34,5 +35,19 @@ def log_version(log_: Sequence[BattleVotes]) -> str:
 
 def export_battles(store: RatingStore) -> list[dict]:
     """The vote log in the interchange format of `warriorflow rate --battles`."""
-    return [{"battle_id": b.battle_id, "instruction_id": b.instruction_id, "attacker": b.attacker,
-             "defender": b.defender, "votes": dict(b.votes)} for b in vote_log(store)]
+    return [log_record(b) for b in vote_log(store)]
+
+
+def battle_log_line(b: BattleVotes) -> str:
+    """One interchange JSONL line (no newline) for a battle; :func:`parse_battle_log` reads it back."""
+    return encode_line(log_record(b), ascii_only=False).decode("utf-8").removesuffix("\n")
+
+
+def parse_battle_log(lines: Iterable[str] | bytes | str) -> list[BattleVotes]:
+    """Parse the interchange JSONL, one battle per line, in processing order; blank lines are skipped.
+    ``ValueError`` names the (1-based) line of anything malformed."""
+    try:
+        return battles_from_records(list(iter_jsonl(lines)))
+    except JSONLError as e:
+        what = f"bad JSON ({e.detail})" if e.kind == "json" else f"expected a JSON object, got {e.detail}"
+        raise ValueError(f"battle log line {e.line}: {what}") from None

@@ -27,7 +27,6 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +35,7 @@ from typing import Any
 from warriorflow import __version__
 from warriorflow.config import Config, TrainingSettings
 from warriorflow.errors import ConfigError, StoreError
+from warriorflow.method.progress import Progress
 from warriorflow.store.objects import MANIFEST_NAME, ObjectStore, join_key, publish, read_manifest
 from warriorflow.store.rating_store import ROLE_ENV, RatingStore
 from warriorflow.store.snapshots import PARQUET, download_snapshot, latest_snapshot_id, read_snapshot_manifest
@@ -50,7 +50,6 @@ from warriorflow.training.spec import (
 )
 
 log = logging.getLogger(__name__)
-Progress = Callable[[str], None]
 MODEL_KIND = "warriorflow.trained-model"
 NOT_IN_MODEL = {"training_args.bin"}  # a pickle of the arguments; the manifest records them as JSON
 # what a checkpoint holds besides the model directory: optimizer, scheduler, RNG, trainer state, DeepSpeed shards
