@@ -30,11 +30,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from warriorflow.method import ids
 from warriorflow.config import load_config
 from warriorflow.inference.base import fan_out, per_item
 from warriorflow.inference.factory import backend_for
 from warriorflow.inference.openai_format import chat_body
+from warriorflow.method import ids
 from warriorflow.method.battle_batch import BattleBatchInput
 from warriorflow.stages.battle import run_battle_batch
 

@@ -27,9 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from warriorflow.method import ids
 from warriorflow.config import PROMPTS_DIR
 from warriorflow.inference.base import Generation, per_item
+from warriorflow.method import ids
 from warriorflow.method import votes as V
 from warriorflow.method.battle_batch import BattleBatchInput
 from warriorflow.stages.battle import run_battle_batch

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from warriorflow.method import ids
-from warriorflow.store.rating_store import RatingStore
 from warriorflow.stages.cycles import rate_and_select_gold
+from warriorflow.store.rating_store import RatingStore
 
 # An expert name with markup in it: the page must escape it.
 EXPERTS = ("alpha", "beta", "gamma<&>")

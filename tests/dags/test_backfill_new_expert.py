@@ -18,9 +18,8 @@ import yaml
 from tests.helpers import free_port, write_yaml
 from warriorflow.cli.local_airflow import LocalAirflow, session_members, wait_backfill
 from warriorflow.config import CONFIG_DIR, load_config
+from warriorflow.stages.cycles import battle_cycle, instruction_cycle
 from warriorflow.store.rating_store import RatingStore
-from warriorflow.stages.cycles import instruction_cycle
-from warriorflow.stages.cycles import battle_cycle
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

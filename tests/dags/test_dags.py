@@ -49,8 +49,8 @@ def test_retrain_dag_waits_on_gold(dagbag):
 
 
 def test_retrain_gate_skips_with_a_reason(dagbag, caplog, tmp_path, monkeypatch):
-    from warriorflow.tasks.retrain import retrain_gate
     from warriorflow.store.rating_store import RatingStore
+    from warriorflow.tasks.retrain import retrain_gate
 
     monkeypatch.setenv("WARRIORFLOW_HOME", str(tmp_path / "home"))
     from warriorflow.config import load_config

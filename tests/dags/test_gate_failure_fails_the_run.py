@@ -11,12 +11,12 @@ import logging
 import pytest
 
 from tests.helpers import SMOLLM2
-from warriorflow.tasks import mine as mine_tasks
-from warriorflow.method import ids
 from warriorflow.config import load_config
-from warriorflow.store.rating_store import RatingStore
+from warriorflow.method import ids
 from warriorflow.store.keys import mine_key
 from warriorflow.store.objects import open_objects
+from warriorflow.store.rating_store import RatingStore
+from warriorflow.tasks import mine as mine_tasks
 
 pytestmark = pytest.mark.integration
 

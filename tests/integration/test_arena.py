@@ -13,9 +13,8 @@ from click.testing import CliRunner
 from tests.helpers import GEMMA, QWEN, SMOLLM2, write_yaml
 from warriorflow.cli import main
 from warriorflow.config import CONFIG_DIR, load_config
+from warriorflow.stages.cycles import battle_cycle, instruction_cycle
 from warriorflow.store.rating_store import RatingStore
-from warriorflow.stages.cycles import instruction_cycle
-from warriorflow.stages.cycles import battle_cycle
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

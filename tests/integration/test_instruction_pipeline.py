@@ -12,21 +12,21 @@ import pytest
 from click.testing import CliRunner
 
 from tests.helpers import GEMMA, QWEN, SMOLLM2, write_yaml
-from warriorflow.method import ids
 from warriorflow.cli import main
 from warriorflow.config import CONFIG_DIR, load_config
-from warriorflow.store.benchmarks import load_humaneval
+from warriorflow.method import ids
 from warriorflow.method.mining import TURN_MARKERS
-from warriorflow.store.rating_store import RatingStore
+from warriorflow.stages.compress import compress_stage
+from warriorflow.stages.cycles import instruction_cycle
+from warriorflow.stages.decontaminate import decontaminate_stage
+from warriorflow.stages.dedup import dedup_stage
+from warriorflow.stages.ingest import ingest_stage
+from warriorflow.stages.mine import mine_to_files
+from warriorflow.stages.score import score_stage
+from warriorflow.store.benchmarks import load_humaneval
 from warriorflow.store.keys import mine_key
 from warriorflow.store.objects import open_objects
-from warriorflow.stages.ingest import ingest_stage
-from warriorflow.stages.dedup import dedup_stage
-from warriorflow.stages.score import score_stage
-from warriorflow.stages.decontaminate import decontaminate_stage
-from warriorflow.stages.compress import compress_stage
-from warriorflow.stages.mine import mine_to_files
-from warriorflow.stages.cycles import instruction_cycle
+from warriorflow.store.rating_store import RatingStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.sft_seed import PROBLEMS, seed_and_rate
-from warriorflow.store import snapshots
 from warriorflow.errors import StoreError
+from warriorflow.store import snapshots
 from warriorflow.store.objects import S3ObjectStore, join_key
 from warriorflow.store.rating_store import RatingStore
 

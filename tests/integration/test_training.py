@@ -13,10 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from tests.sft_seed import seed_and_rate
-from warriorflow.store import snapshots
 from warriorflow.errors import StoreError
-from warriorflow.store.objects import open_objects
-from warriorflow.store.objects import S3ObjectStore, join_key
+from warriorflow.store import snapshots
+from warriorflow.store.objects import S3ObjectStore, join_key, open_objects
 from warriorflow.store.rating_store import RatingStore
 from warriorflow.training import checkpoints, sft
 

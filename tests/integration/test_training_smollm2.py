@@ -14,10 +14,9 @@ import time
 import pytest
 
 from tests.sft_seed import seed_and_rate
-from warriorflow.store import snapshots
 from warriorflow.config import load_config
-from warriorflow.store.objects import open_objects
-from warriorflow.store.objects import join_key
+from warriorflow.store import snapshots
+from warriorflow.store.objects import join_key, open_objects
 from warriorflow.store.rating_store import RatingStore
 from warriorflow.training import checkpoints, sft
 

@@ -194,7 +194,8 @@ def test_plugins_manager_discovers_the_plugin_and_loads_it_light(tmp_path):
         plugins, errors = plugins_manager._get_plugins()
         apps, _ = plugins_manager.get_fastapi_plugins()
         views, _ = plugins_manager._get_ui_plugins()
-        heavy = [m for m in ("duckdb", "warriorflow.store.rating_store", "warriorflow.ui.page", "warriorflow.store.vote_log",
+        heavy = [m for m in ("duckdb", "warriorflow.store.rating_store", "warriorflow.ui.page",
+                             "warriorflow.store.vote_log",
                              "airflow.api_fastapi.core_api.security") if m in sys.modules]
         print(json.dumps({"plugins": [p.name for p in plugins], "errors": errors, "heavy": heavy,
                           "apps": [{"name": a["name"], "url_prefix": a["url_prefix"],

@@ -110,8 +110,8 @@ def test_a_missing_connection_or_variable_is_a_clear_error(airflow_prod, monkeyp
 
 def test_a_spec_carrying_a_credential_is_refused(airflow_prod):
     from tests.k8s.airflow_env import SECRET_KEY
-    from warriorflow.tasks.pods import training_pod, with_env
     from warriorflow.tasks.placement import refuse_secrets
+    from warriorflow.tasks.pods import training_pod, with_env
 
     leaky = with_env(training_pod(airflow_prod, ["train"]), {"AWS_SECRET_ACCESS_KEY_COPY": SECRET_KEY})
     with pytest.raises(RuntimeError, match="Kubernetes secret"):

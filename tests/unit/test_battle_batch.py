@@ -17,16 +17,16 @@ import pytest
 
 from tests.helpers import QWEN, REPO, SMOLLM2
 from tests.scripted_backend import ScriptedBackend, backends_for
-from warriorflow.method import ids
 from warriorflow.config import PROMPTS_DIR, ArenaSettings
 from warriorflow.errors import BackendError, ConfigError, StoreError
 from warriorflow.inference.base import Generation, per_item
 from warriorflow.method import battle_batch as bb
+from warriorflow.method import ids
+from warriorflow.method import votes as V
 from warriorflow.stages import battle as battle_stage
 from warriorflow.store import checkpoint as ck
 from warriorflow.store.jsonl import decode_jsonl, encode_jsonl
 from warriorflow.store.objects import split_object_uri
-from warriorflow.method import votes as V
 
 TEMPLATE = (PROMPTS_DIR / "battle_judge.txt").read_text()
 
@@ -481,7 +481,8 @@ def test_uri_entry_writes_atomically_is_idempotent_and_closes_backends(tmp_path,
     assert ckpt_dir.is_relative_to(Path(os.environ["WARRIORFLOW_HOME"]) / "checkpoints")
     assert not list(ckpt_dir.glob("*.jsonl"))  # removed once the output is written
     built.clear()
-    assert battle_stage.run_battle_batch_uri(in_uri, out_uri, config) == records  # idempotent: nothing built, nothing run
+    # idempotent: nothing built, nothing run
+    assert battle_stage.run_battle_batch_uri(in_uri, out_uri, config) == records
     assert built == []
 
 

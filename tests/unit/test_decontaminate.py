@@ -11,8 +11,27 @@ import pytest
 
 from warriorflow.config import BenchmarkSource, DecontaminationSettings, load_config
 from warriorflow.errors import ConfigError
-from warriorflow.method.decontamination import BenchmarkProblem, Match, NGramIndex, build_index, contamination_rate, contamination_rows, decontaminate, ngram_hash, ngram_hashes, tokens
-from warriorflow.store.benchmarks import humaneval_data_path, load_benchmarks, load_benchmarks_with_provenance, load_cruxeval, load_humaneval, load_jsonl, load_mbppplus
+from warriorflow.method.decontamination import (
+    BenchmarkProblem,
+    Match,
+    NGramIndex,
+    build_index,
+    contamination_rate,
+    contamination_rows,
+    decontaminate,
+    ngram_hash,
+    ngram_hashes,
+    tokens,
+)
+from warriorflow.store.benchmarks import (
+    humaneval_data_path,
+    load_benchmarks,
+    load_benchmarks_with_provenance,
+    load_cruxeval,
+    load_humaneval,
+    load_jsonl,
+    load_mbppplus,
+)
 
 UNRELATED = (
     "Write a Python function that parses an ISO 8601 timestamp string, converts it to UTC and returns the "

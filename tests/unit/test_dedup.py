@@ -19,13 +19,13 @@ from warriorflow.method.minhash import (
     DedupDecision,
     LSHIndex,
     MinHasher,
-    tokenize_batch,
     estimated_jaccard,
     find_near_duplicates,
     load_index,
     optimal_bands,
     signature_from_bytes,
     signature_to_bytes,
+    tokenize_batch,
     word_shingles,
 )
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from warriorflow.stages import plan as plan_module
 from warriorflow.stages.base import StageReport
+from warriorflow.stages.cycles import rate_and_select_gold
 from warriorflow.tasks import battle as battle_tasks
 from warriorflow.tasks import retrain as retrain_tasks
-from warriorflow.stages.cycles import rate_and_select_gold
 
 
 def test_battle_planning_uses_the_interval_only_for_timed_runs(monkeypatch):

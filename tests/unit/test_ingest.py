@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from warriorflow.method import ids
 from warriorflow.errors import StoreError
+from warriorflow.method import ids
 from warriorflow.store.ingest import TableSpec, ingest_results
 from warriorflow.store.objects import LocalObjectStore
 from warriorflow.store.rating_store import RatingStore

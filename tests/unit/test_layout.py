@@ -102,3 +102,16 @@ def test_the_layers_contract_holds():
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "2 kept, 0 broken" in proc.stdout
+
+
+def test_paths_computed_from_the_package_point_into_the_repo(tmp_path):
+    """Moving a module must not move what it finds: make run's Airflow reads the repo's dags/ and plugins/."""
+    from warriorflow.cli.local_airflow import LocalAirflow
+    from warriorflow.config import PROMPTS_DIR, REPO_ROOT, SQL_DIR
+
+    assert REPO_ROOT == REPO and (SQL_DIR / "migrations").is_dir() and (PROMPTS_DIR / "battle_judge.txt").is_file()
+    env = LocalAirflow(home=tmp_path).env()
+    dags = Path(env["AIRFLOW__CORE__DAGS_FOLDER"])
+    assert {p.name for p in dags.glob("*.py")} >= {"warriorflow_mine.py", "warriorflow_battle.py",
+                                                   "warriorflow_retrain.py"}
+    assert (Path(env["AIRFLOW__CORE__PLUGINS_FOLDER"]) / "warriorflow_plugin.py").is_file()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -11,11 +12,6 @@ from pathlib import Path
 import pytest
 
 from warriorflow.errors import StoreError
-import hashlib
-
-from warriorflow.store.objects import base as obs_base
-from warriorflow.store.objects import local as obs_local
-from warriorflow.store.objects import s3 as obs_s3
 from warriorflow.store.objects import (
     LocalObjectStore,
     ObjectNotFoundError,
@@ -27,6 +23,9 @@ from warriorflow.store.objects import (
     read_published,
     verify_published,
 )
+from warriorflow.store.objects import base as obs_base
+from warriorflow.store.objects import local as obs_local
+from warriorflow.store.objects import s3 as obs_s3
 
 SECRET = "super-secret-value-123"
 

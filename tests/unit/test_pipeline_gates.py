@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 
 from tests.helpers import SMOLLM2
-from warriorflow.method import ids
 from warriorflow.config import load_config
-from warriorflow.store.rating_store import RatingStore
+from warriorflow.method import ids
+from warriorflow.stages.ingest import ingest_stage
 from warriorflow.store.keys import mine_key
 from warriorflow.store.objects import open_objects
-from warriorflow.stages.ingest import ingest_stage
+from warriorflow.store.rating_store import RatingStore
 
 
 def _row(text: str, **over) -> dict:

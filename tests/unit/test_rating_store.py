@@ -8,8 +8,8 @@ import textwrap
 
 import pytest
 
-from warriorflow.method import ids
 from warriorflow.errors import StoreError
+from warriorflow.method import ids
 from warriorflow.store.rating_store import Migration, RatingStore, load_migrations
 
 TABLES = {"experts", "instructions", "dropped_records", "difficulty_scores", "embeddings", "instruction_selections",

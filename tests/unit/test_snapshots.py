@@ -10,10 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from tests.sft_seed import PROBLEMS, seed_and_rate
-from warriorflow.store import snapshots
 from warriorflow.errors import StoreError
-from warriorflow.store.objects import open_objects
-from warriorflow.store.objects import join_key
+from warriorflow.store import snapshots
+from warriorflow.store.objects import join_key, open_objects
 from warriorflow.store.rating_store import RatingStore
 
 T0 = datetime(2026, 11, 22, 6, 0, 0, tzinfo=UTC)

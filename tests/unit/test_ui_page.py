@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests import ui_store
-from warriorflow.tasks import retrain as retrain_tasks
 from warriorflow.store.rating_store import RatingStore
+from warriorflow.tasks import retrain as retrain_tasks
 from warriorflow.ui import app as ui_app
 from warriorflow.ui import page
 

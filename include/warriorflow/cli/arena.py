@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from warriorflow.cli.context import config_of, echo_report, run_id_option, store_of
+from warriorflow.cli.context import config_of, echo_report, run_id_option, run_step, store_of
 
 
 @click.command()
@@ -68,12 +68,7 @@ def battle(ctx: click.Context, run_id: str | None) -> None:
 @click.pass_context
 def ingest_battles_cmd(ctx: click.Context, run_id: str) -> None:
     """Merge a run's battle result files into the rating store (the single writer)."""
-    from warriorflow.stages.ingest_battles import ingest_battles_stage
-    from warriorflow.store.objects import open_objects
-
-    config = config_of(ctx)
-    with store_of(ctx) as store:
-        echo_report(ingest_battles_stage(config, store, open_objects(config), run_id))
+    run_step(ctx, "ingest_battles:ingest_battles_stage", run_id, objects=True)
 
 
 @click.command()

@@ -7,7 +7,7 @@ import json
 
 import click
 
-from warriorflow.cli.context import config_of, echo_report, run_id_option, store_of
+from warriorflow.cli.context import config_of, echo_report, run_id_option, run_step, store_of
 
 
 @click.command()
@@ -75,11 +75,7 @@ def print_preview(config, experts_, n: int) -> None:
 @click.pass_context
 def dedup(ctx: click.Context, run_id: str | None) -> None:
     """Drop near duplicates (MinHash LSH) of everything kept so far, in any run."""
-    from warriorflow.stages.base import new_run_id
-    from warriorflow.stages.dedup import dedup_stage
-
-    with store_of(ctx) as store:
-        echo_report(dedup_stage(config_of(ctx), store, run_id or new_run_id()))
+    run_step(ctx, "dedup:dedup_stage", run_id)
 
 
 @click.command()
@@ -87,14 +83,7 @@ def dedup(ctx: click.Context, run_id: str | None) -> None:
 @click.pass_context
 def score(ctx: click.Context, run_id: str | None) -> None:
     """Judges score each instruction's difficulty 1-10 (constrained); keep medians >= difficulty.keep_min."""
-    from warriorflow.stages.base import new_run_id
-    from warriorflow.stages.score import score_stage
-    from warriorflow.store.objects import open_objects
-
-    config = config_of(ctx)
-    with store_of(ctx) as store:
-        echo_report(score_stage(config, store, open_objects(config), run_id or new_run_id(),
-                                     progress=click.echo))
+    run_step(ctx, "score:score_stage", run_id, objects=True, progress=True)
 
 
 @click.command()
@@ -102,11 +91,7 @@ def score(ctx: click.Context, run_id: str | None) -> None:
 @click.pass_context
 def decontaminate(ctx: click.Context, run_id: str | None) -> None:
     """Drop instructions that share n-grams with HumanEval, MBPP+ or CRUXEval; report the rate."""
-    from warriorflow.stages.base import new_run_id
-    from warriorflow.stages.decontaminate import decontaminate_stage
-
-    with store_of(ctx) as store:
-        echo_report(decontaminate_stage(config_of(ctx), store, run_id or new_run_id()))
+    run_step(ctx, "decontaminate:decontaminate_stage", run_id)
 
 
 @click.command()
@@ -114,11 +99,7 @@ def decontaminate(ctx: click.Context, run_id: str | None) -> None:
 @click.pass_context
 def compress(ctx: click.Context, run_id: str | None) -> None:
     """Select a diverse subset (KCenterGreedy on embeddings), warm-started from earlier selections."""
-    from warriorflow.stages.base import new_run_id
-    from warriorflow.stages.compress import compress_stage
-
-    with store_of(ctx) as store:
-        echo_report(compress_stage(config_of(ctx), store, run_id or new_run_id(), progress=click.echo))
+    run_step(ctx, "compress:compress_stage", run_id, progress=True)
 
 
 @click.command("instructions")

@@ -31,9 +31,10 @@ from pathlib import Path
 
 import httpx
 
+from warriorflow.config.paths import REPO_ROOT
 from warriorflow.errors import WarriorflowError
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = REPO_ROOT
 DAG_IDS = ("warriorflow_mine", "warriorflow_battle", "warriorflow_retrain")
 DB_POOL = "warriorflow_db"
 TERMINAL = {"success", "failed"}

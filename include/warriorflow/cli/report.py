@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from warriorflow.cli.context import config_of, run_id_option
+from warriorflow.cli.context import config_of, run_id_option, run_step
 
 
 @click.command("report")
@@ -31,12 +31,4 @@ def report(ctx: click.Context, out_dir: Path | None) -> None:
 @click.pass_context
 def tag(ctx: click.Context, run_id: str | None) -> None:
     """A judge tags each untagged instruction in scope with one task category (constrained choice)."""
-    from warriorflow.stages.base import new_run_id
-    from warriorflow.stages.tag import tag_stage
-    from warriorflow.store.objects import open_objects
-    from warriorflow.store.rating_store import RatingStore
-
-    config = config_of(ctx)
-    with RatingStore(config.duckdb_path) as store:
-        result = tag_stage(config, store, open_objects(config), run_id or new_run_id(), progress=click.echo)
-    click.echo(result.table())
+    run_step(ctx, "tag:tag_stage", run_id, objects=True, progress=True)

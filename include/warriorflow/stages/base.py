@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from warriorflow.method import ids
+from warriorflow.store.ingest import IngestReport
 from warriorflow.store.rating_store import RatingStore
 
 MINED, UNIQUE, SCORED, CLEAN, SELECTED, DROPPED = "mined", "unique", "scored", "clean", "selected", "dropped"
@@ -119,3 +120,13 @@ def drop(store: RatingStore, stage_name: str, drops: Mapping[str, list[Mapping]]
                      [{"instruction_id": r["instruction_id"], "status": DROPPED, "drop_reason": reason,
                        "duplicate_of": r.get("duplicate_of")} for r in rows])
         store.upsert("dropped_records", _drop_rows(stage_name, reason, rows, run_id), key=["record_id"])
+
+
+def ingest_outcome(report: IngestReport) -> Outcome:
+    """A writer step's outcome from its ingest loop: the merges' counts, the quarantined batches counted and
+    each one named in a note (the Airflow task fails on them, after the good batches went in)."""
+    counts = dict(report.counts)
+    if report.quarantined:
+        counts["quarantined_batches"] = len(report.quarantined)
+    return Outcome({k: v for k, v in counts.items() if v},
+                   [f"quarantined {key}: {reason}" for key, reason in report.quarantined.items()])

@@ -7,7 +7,7 @@ from __future__ import annotations
 from warriorflow.config import Config
 from warriorflow.method import ids
 from warriorflow.quality.gates import gate_mined, rejection
-from warriorflow.stages.base import Outcome, stage
+from warriorflow.stages.base import Outcome, ingest_outcome, stage
 from warriorflow.store.ingest import Rejection, ingest_files
 from warriorflow.store.jsonl import decode_jsonl
 from warriorflow.store.keys import DROPPED_SUFFIX, dropped_key, run_prefix
@@ -50,8 +50,4 @@ def ingest_stage(config: Config, store: RatingStore, objects: ObjectStore, run_i
     keys = [k for k in objects.list(run_prefix(run_id, "mine"))
             if k.endswith(".jsonl") and not k.endswith(DROPPED_SUFFIX)]
     report = ingest_files(store, objects, keys, kind="instructions", stage="mine", merge=merge, check=check)
-    counts = dict(report.counts)
-    if report.quarantined:
-        counts["quarantined_batches"] = len(report.quarantined)
-    return Outcome({k: v for k, v in counts.items() if v},
-                   [f"quarantined {key}: {reason}" for key, reason in report.quarantined.items()])
+    return ingest_outcome(report)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from warriorflow.config import Config
-from warriorflow.stages.base import Outcome, now_utc, stage
+from warriorflow.stages.base import Outcome, ingest_outcome, now_utc, stage
 from warriorflow.store.ingest import Rejection, ingest_files
 from warriorflow.store.keys import run_prefix
 from warriorflow.store.objects import ObjectStore
@@ -65,8 +65,4 @@ def ingest_battles_stage(config: Config, store: RatingStore, objects: ObjectStor
 
     keys = [k for k in objects.list(run_prefix(run_id, "battle/out")) if k.endswith(".jsonl")]
     report = ingest_files(store, objects, keys, kind="battles", stage="battle", merge=merge, check=check)
-    counts = dict(report.counts)
-    if report.quarantined:
-        counts["quarantined_batches"] = len(report.quarantined)
-    return Outcome({k: v for k, v in counts.items() if v},
-                   [f"quarantined {key}: {reason}" for key, reason in report.quarantined.items()])
+    return ingest_outcome(report)
