@@ -123,7 +123,7 @@ def test_two_runs_of_the_instruction_pipeline(cfg):
         seeds = store.query("SELECT run_id, count(DISTINCT seed) AS n FROM instructions GROUP BY run_id")
         assert {r["run_id"] for r in seeds} >= {"run-1", "run-2"}
         runs = store.query("SELECT DISTINCT stage FROM stage_runs WHERE run_id = 'run-2'")
-        assert {r["stage"] for r in runs} == {"ingest_mined", "dedup", "score", "decontaminate", "compress", "tag"}
+        assert {r["stage"] for r in runs} == {"ingest", "dedup", "score", "decontaminate", "compress", "tag"}
 
     out = CliRunner().invoke(main, ["--config", str(cfg.settings_file), "instructions"])
     assert out.exit_code == 0, out.output
