@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from warriorflow.config import BackendKind, Config
-from warriorflow.errors import WarriorflowError
+from warriorflow.errors import WarriorflowError, excerpt
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,8 @@ def _guard(name: str, fn: Callable[[], Iterable[Check]]) -> list[Check]:
     except WarriorflowError as exc:
         return [Check(name, "fail", f"{exc.what}: {exc.problem}", exc.fix)]
     except Exception as exc:  # a doctor reports, it does not crash
-        return [Check(name, "fail", f"{type(exc).__name__}: {exc}", "report this as a bug with the output above")]
+        return [Check(name, "fail", f"{type(exc).__name__}: {excerpt(exc, 500)}",
+                      "report this as a bug with the output above")]
 
 
 def check_experts(config: Config) -> list[Check]:

@@ -15,7 +15,7 @@ from warriorflow.cli.context import MARK, config_of
 @click.pass_context
 def doctor(ctx: click.Context, init: bool, as_json: bool) -> None:
     """Check models and checksums, the DuckDB schema, the object store and the sandbox; say what to fix."""
-    from warriorflow.cli.doctor import run_doctor
+    from warriorflow.cli.checks import run_doctor
 
     checks = run_doctor(config_of(ctx), init=init)
     if as_json:
