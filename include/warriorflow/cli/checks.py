@@ -99,12 +99,20 @@ def check_object_store(config: Config) -> list[Check]:
     return _guard("object store", run)
 
 
-def check_sandbox() -> list[Check]:
-    from warriorflow.sandbox.probe import probe_bwrap
+def check_sandbox(config: Config | None = None) -> list[Check]:
+    """bwrap works, then each protection the sandbox promises, measured inside it."""
+    from warriorflow.sandbox.probe import probe_bwrap, probe_protections
 
     ok, detail = probe_bwrap()
-    return [Check("sandbox", "ok" if ok else "fail", detail,
+    rows = [Check("sandbox", "ok" if ok else "fail", detail,
                   None if ok else "install bubblewrap; generated code never runs outside it")]
+    if not ok:
+        return rows
+    python = config.settings.evaluation.sandbox.python if config is not None else None
+    for name, in_force, why in probe_protections(python):
+        rows.append(Check(f"sandbox: {name}", "ok" if in_force else "fail", why,
+                          None if in_force else "run evaluation only where this protection holds (docs/production.md)"))
+    return rows
 
 
 def run_doctor(config: Config, *, init: bool = False) -> list[Check]:
@@ -113,5 +121,5 @@ def run_doctor(config: Config, *, init: bool = False) -> list[Check]:
     checks += check_experts(config)
     checks += check_rating_store(config, init)
     checks += check_object_store(config)
-    checks += check_sandbox()
+    checks += check_sandbox(config)
     return checks
