@@ -31,11 +31,6 @@ def fill(template: str, values: Mapping[str, str]) -> str:
     return pattern.sub(lambda m: str(values[m.group(1)]), template)
 
 
-def user_turn(template: str, values: Mapping[str, str]) -> list[dict]:
-    """A one-message conversation: the rendered template as the user's turn."""
-    return [{"role": "user", "content": fill(template, values)}]
-
-
 @dataclass(frozen=True)
 class PromptTemplate:
     """One kind of prompt file: what it is called and the slots it must have (``optional`` may appear)."""
@@ -47,10 +42,14 @@ class PromptTemplate:
     def check(self, template: str, what: str | None = None) -> None:
         check_template(template, self.required, what or self.name)
 
-    def conversation(self, template: str, **values: str) -> list[dict]:
-        """The checked template as a user turn, its slots filled in one pass."""
+    def text(self, template: str, **values: str) -> str:
+        """The checked template, its slots filled in one pass."""
         unknown = sorted(set(values) - set(self.required) - set(self.optional))
         if unknown:
             raise ValueError(f"{self.name}: no slot(s) {unknown}")
         self.check(template)
-        return user_turn(template, values)
+        return fill(template, values)
+
+    def conversation(self, template: str, **values: str) -> list[dict]:
+        """The checked template as a user turn, its slots filled in one pass."""
+        return [{"role": "user", "content": self.text(template, **values)}]

@@ -26,8 +26,7 @@ def render_prompt_file(config: Config, name: str) -> str:
     if not path.is_file():
         raise ConfigError(str(path), "prompt file not found", "add it to include/prompts/ or fix the setting")
     m = config.settings.mining
-    return MINING_PROMPT.conversation(path.read_text(encoding="utf-8"), language=m.language,
-                                      topic=m.topic)[0]["content"]
+    return MINING_PROMPT.text(path.read_text(encoding="utf-8"), language=m.language, topic=m.topic)
 
 
 def system_turn(config: Config) -> str:
