@@ -78,10 +78,11 @@ def build(config, path: Path | None = None) -> dict:
         store.upsert("battles", battles, key=["battle_id"])
         store.upsert("votes", votes, key=["vote_id"])
         store.upsert("stage_runs", [
-            {"run_id": "manual__old", "stage": "dedup", "counts": {"in": 9, "near_duplicate": 9},
+            {"run_id": "manual__old", "stage": "dedup", "attempt": 1, "counts": {"in": 9, "near_duplicate": 9},
              "started_at": "2026-11-18 00:00:00", "finished_at": "2026-11-18 00:01:00"},
-            {"run_id": run, "stage": "dedup", "counts": {"in": 7, "near_duplicate": 1},
-             "started_at": "2026-11-19 00:00:00", "finished_at": "2026-11-19 00:01:00"}], key=["run_id", "stage"])
+            {"run_id": run, "stage": "dedup", "attempt": 1, "counts": {"in": 7, "near_duplicate": 1},
+             "started_at": "2026-11-19 00:00:00", "finished_at": "2026-11-19 00:01:00"}],
+            key=["run_id", "stage", "attempt"])
         rate_and_select_gold(config, store, run)  # real Elo, BT with CIs, gold
         store.upsert("snapshots", [{"snapshot_id": SNAPSHOT_ID, "uri": SNAPSHOT_URI, "manifest_sha256": "0" * 64,
                                     "n_examples": SNAPSHOT_N, "config_hash": "c", "rating_version": "v0",

@@ -48,6 +48,9 @@ def test_doctor_all_green_on_the_embedded_default():
     checks = json.loads(run("doctor", "--json").output)
     assert {c["name"] for c in checks} >= {"config", f"expert {SMOLLM2}", "rating store", "object store", "sandbox"}
     assert all(c["status"] == "ok" for c in checks)
+    protections = {c["name"].removeprefix("sandbox: ") for c in checks if c["name"].startswith("sandbox: ")}
+    assert protections >= {"network", "keyrings", "nested user namespaces", "mounts", "ptrace", "memfd",
+                           "host files hidden", "environment cleared", "memory bound"}  # each one measured
 
 
 def test_doctor_names_what_to_fix(tmp_path):

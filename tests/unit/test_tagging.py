@@ -146,8 +146,11 @@ def test_tag_stage_tags_selected_once_and_stores_invalid_answers(tmp_path, fake_
         store.update("instructions", "instruction_id", [{"instruction_id": "i4", "status": "selected"}])
         assert tag_stage(cfg, store, objects, "run-2").counts["tagged"] == 1
         assert [b.name for b in fake_judges] == ["a"] and len(fake_judges[0].calls[0][0]) == 1
-        runs = store.query("SELECT run_id, stage FROM stage_runs ORDER BY run_id")
-        assert [(r["run_id"], r["stage"]) for r in runs] == [("run-1", "tag"), ("run-2", "tag")]
+        runs = store.query("SELECT run_id, stage, attempt, counts->>'tagged' AS tagged FROM stage_runs "
+                           "ORDER BY run_id, attempt")
+        # the rerun of run-1 is its second attempt: it adds a row and leaves the first attempt's counts alone
+        assert [(r["run_id"], r["stage"], r["attempt"], r["tagged"]) for r in runs] == [
+            ("run-1", "tag", 1, "3"), ("run-1", "tag", 2, "0"), ("run-2", "tag", 1, "1")]
 
 
 def test_tag_stage_scope_preferred_judges_no_judge_and_disabled(tmp_path, fake_judges):

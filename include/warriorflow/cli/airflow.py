@@ -8,9 +8,10 @@ from pathlib import Path
 
 import click
 
-from warriorflow.cli.context import config_of
+from warriorflow.cli.context import FiniteFloatRange, config_of
 
 DEFAULT_PORT = 8080
+WEEK = 7 * 24 * 3600  # the longest wait an option accepts
 
 
 def _local(ctx: click.Context):
@@ -39,7 +40,8 @@ def up(ctx: click.Context) -> None:
 
 
 @airflow_cmd.command("cycle")
-@click.option("--timeout", "timeout_s", type=float, default=3600, show_default=True, help="Seconds to wait.")
+@click.option("--timeout", "timeout_s", type=FiniteFloatRange(min=1, max=WEEK), default=3600,
+              show_default=True, help="Seconds to wait.")
 @click.pass_context
 def cycle(ctx: click.Context, timeout_s: float) -> None:
     """Unpause the DAGs, run one full cycle (mine -> battle -> retrain) and wait for it."""
@@ -58,7 +60,7 @@ def cycle(ctx: click.Context, timeout_s: float) -> None:
 @click.option("--dag-id", default="warriorflow_battle", show_default=True)
 @click.option("--from-date", required=True, help="First logical date (ISO 8601).")
 @click.option("--to-date", required=True, help="Last logical date (ISO 8601).")
-@click.option("--timeout", "timeout_s", type=float, default=3600, show_default=True)
+@click.option("--timeout", "timeout_s", type=FiniteFloatRange(min=1, max=WEEK), default=3600, show_default=True)
 @click.pass_context
 def backfill(ctx: click.Context, dag_id: str, from_date: str, to_date: str, timeout_s: float) -> None:
     """Create a backfill through the REST API (same as `airflow backfill create`) and wait for its runs."""

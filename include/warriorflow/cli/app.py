@@ -11,7 +11,7 @@ import click
 
 from warriorflow import __version__
 from warriorflow.cli import airflow, arena, doctor, evaluate, instructions, report, serve, snapshot, train
-from warriorflow.errors import WarriorflowError
+from warriorflow.errors import WarriorflowError, install_redaction, redact
 
 
 class WarriorflowGroup(click.Group):
@@ -21,7 +21,7 @@ class WarriorflowGroup(click.Group):
         try:
             return super().invoke(ctx)
         except WarriorflowError as exc:
-            click.echo(click.style("error: ", fg="red") + str(exc), err=True)
+            click.echo(click.style("error: ", fg="red") + redact(exc), err=True)
             ctx.exit(2)
 
 
@@ -36,6 +36,7 @@ def main(ctx: click.Context, config_file: Path | None, verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("great_expectations", "sentence_transformers", "httpx", "botocore"):  # their INFO is chatter
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    install_redaction()  # every record, botocore's and urllib3's DEBUG included, is redacted before it is written
     ctx.obj = {"config_file": config_file}
 
 

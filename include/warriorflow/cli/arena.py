@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from warriorflow.cli.context import config_of, echo_report, run_id_option, run_step, store_of
+from warriorflow.cli.context import FiniteFloatRange, config_of, echo_report, run_id_option, run_step, store_of
 
 
 @click.command()
@@ -74,10 +74,13 @@ def ingest_battles_cmd(ctx: click.Context, run_id: str) -> None:
 @click.command()
 @click.option("--battles", "battles_file", type=click.File("r"), default=None,
               help="Re-rate an exported battle log (JSON Lines) instead of the rating store.")
-@click.option("--k", type=float, default=None, help="Elo K (default: rating.k, 40).")
-@click.option("--alpha", type=float, default=None, help="Final-score weight of the Elo expectation (default 0.7).")
-@click.option("--init", "initial", type=float, default=None, help="Elo initial rating (default 1000).")
-@click.option("--rounds", type=int, default=None, help="Bradley-Terry bootstrap rounds (default 100).")
+@click.option("--k", type=FiniteFloatRange(min=0, min_open=True), default=None, help="Elo K (default: rating.k, 40).")
+@click.option("--alpha", type=FiniteFloatRange(0, 1), default=None,
+              help="Final-score weight of the Elo expectation (default 0.7).")
+@click.option("--init", "initial", type=FiniteFloatRange(-1e9, 1e9), default=None,
+              help="Elo initial rating (default 1000).")
+@click.option("--rounds", type=click.IntRange(min=0), default=None,
+              help="Bradley-Terry bootstrap rounds (default 100).")
 @click.option("--json", "as_json", is_flag=True, help="Print the interchange JSON.")
 @run_id_option
 @click.pass_context
@@ -88,11 +91,26 @@ def rate(ctx: click.Context, battles_file, k, alpha, initial, rounds, as_json: b
     order: {"battle_id","instruction_id","attacker","defender","votes":{judge: verdict}}).
     Without: recompute the store's ratings and gold selections.
     """
+    from pydantic import ValidationError
+
+    from warriorflow.config import RatingSettings
+    from warriorflow.errors import ConfigError
     from warriorflow.method import rating
     from warriorflow.store.vote_log import parse_battle_log
 
     config = config_of(ctx)
-    r = config.settings.rating
+    overrides = {k_: v for k_, v in {"k": k, "alpha": alpha, "initial": initial, "bootstrap_rounds": rounds}.items()
+                 if v is not None}
+    try:
+        r = RatingSettings.model_validate({**config.settings.rating.model_dump(), **overrides})
+    except ValidationError as exc:
+        names = {"k": "--k", "alpha": "--alpha", "initial": "--init", "bootstrap_rounds": "--rounds"}
+        raise ConfigError("warriorflow rate", "; ".join(f"{names.get(e['loc'][0], e['loc'][0])}: {e['msg']}"
+                                                         for e in exc.errors()),
+                          "use K > 0, 0 <= alpha <= 1, a finite initial rating and rounds >= 0") from None
+    if battles_file is None and overrides:
+        raise ConfigError("warriorflow rate", f"{', '.join(sorted(overrides))} only apply to --battles FILE",
+                          "set rating.* in the settings file to change how the store is rated")
     if battles_file is None:
         from warriorflow.stages.base import new_run_id
         from warriorflow.stages.gold import gold_stage
@@ -105,11 +123,11 @@ def rate(ctx: click.Context, battles_file, k, alpha, initial, rounds, as_json: b
         return
     try:
         log_ = parse_battle_log(battles_file)
-    except ValueError as exc:
-        raise click.ClickException(f"{battles_file.name}: {exc}") from None
-    out = rating.rate(log_, k=k if k is not None else r.k, alpha=alpha if alpha is not None else r.alpha,
-                      initial=initial if initial is not None else r.initial,
-                      bootstrap_rounds=rounds if rounds is not None else r.bootstrap_rounds, seed=r.seed)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"battle log {battles_file.name}", str(exc),
+                          "write one battle per line, as `warriorflow export battles` does") from None
+    out = rating.rate(log_, k=r.k, alpha=r.alpha, initial=r.initial, bootstrap_rounds=r.bootstrap_rounds,
+                      seed=r.seed)
     if as_json:
         click.echo(json.dumps(out, indent=2, sort_keys=True))
         return

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from warriorflow.config import BackendKind, Config
-from warriorflow.errors import WarriorflowError
+from warriorflow.errors import WarriorflowError, excerpt
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,8 @@ def _guard(name: str, fn: Callable[[], Iterable[Check]]) -> list[Check]:
     except WarriorflowError as exc:
         return [Check(name, "fail", f"{exc.what}: {exc.problem}", exc.fix)]
     except Exception as exc:  # a doctor reports, it does not crash
-        return [Check(name, "fail", f"{type(exc).__name__}: {exc}", "report this as a bug with the output above")]
+        return [Check(name, "fail", f"{type(exc).__name__}: {excerpt(exc, 500)}",
+                      "report this as a bug with the output above")]
 
 
 def check_experts(config: Config) -> list[Check]:
@@ -98,12 +99,20 @@ def check_object_store(config: Config) -> list[Check]:
     return _guard("object store", run)
 
 
-def check_sandbox() -> list[Check]:
-    from warriorflow.sandbox.probe import probe_bwrap
+def check_sandbox(config: Config | None = None) -> list[Check]:
+    """bwrap works, then each protection the sandbox promises, measured inside it."""
+    from warriorflow.sandbox.probe import probe_bwrap, probe_protections
 
     ok, detail = probe_bwrap()
-    return [Check("sandbox", "ok" if ok else "fail", detail,
+    rows = [Check("sandbox", "ok" if ok else "fail", detail,
                   None if ok else "install bubblewrap; generated code never runs outside it")]
+    if not ok:
+        return rows
+    python = config.settings.evaluation.sandbox.python if config is not None else None
+    for name, in_force, why in probe_protections(python):
+        rows.append(Check(f"sandbox: {name}", "ok" if in_force else "fail", why,
+                          None if in_force else "run evaluation only where this protection holds (docs/production.md)"))
+    return rows
 
 
 def run_doctor(config: Config, *, init: bool = False) -> list[Check]:
@@ -112,5 +121,5 @@ def run_doctor(config: Config, *, init: bool = False) -> list[Check]:
     checks += check_experts(config)
     checks += check_rating_store(config, init)
     checks += check_object_store(config)
-    checks += check_sandbox()
+    checks += check_sandbox(config)
     return checks

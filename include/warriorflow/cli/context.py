@@ -51,3 +51,17 @@ def run_step(ctx: click.Context, step: str, run_id: str | None, *, objects: bool
     with store_of(ctx) as store:
         args = (config, store, open_objects(config), run_id) if objects else (config, store, run_id)
         echo_report(fn(*args, **kwargs))
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A FloatRange that also refuses NaN and infinities (which compare false with every bound)."""
+
+    name = "finite float range"
+
+    def convert(self, value, param, ctx):
+        import math
+
+        rv = super().convert(value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return rv

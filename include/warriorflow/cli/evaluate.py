@@ -12,7 +12,8 @@ from warriorflow.cli.context import config_of
 @click.command("evaluate")
 @click.argument("model_ref")
 @click.option("-b", "--benchmark", "names", multiple=True, help="Benchmark name (repeatable; default: all enabled).")
-@click.option("-n", "--limit", type=int, help="Problems per benchmark (default: evaluation.problems_per_benchmark).")
+@click.option("-n", "--limit", type=click.IntRange(min=1),
+              help="Problems per benchmark (default: evaluation.problems_per_benchmark).")
 @click.option("--all", "all_problems", is_flag=True, help="Evaluate every problem of each benchmark.")
 @click.option("--compare/--no-compare", default=False,
               help="Compare with the champion (else the baseline) and record the promotion decision.")

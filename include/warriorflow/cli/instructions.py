@@ -15,9 +15,9 @@ from warriorflow.cli.context import config_of, echo_report, run_id_option, run_s
 @click.option("--expert", "names", multiple=True, help="Only these experts (default: every expert with the mine role).")
 @click.option("--ingest/--no-ingest", default=True, show_default=True,
               help="Validate and merge the result files into the rating store (--no-ingest: worker mode, files only).")
-@click.option("--preview", type=int, default=None,
+@click.option("--preview", type=click.IntRange(min=1), default=None,
               help="Only print N instructions per expert from the first grid point; write nothing.")
-@click.option("--max-tokens", type=int, default=None, help="Override mining.max_tokens.")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Override mining.max_tokens.")
 @click.pass_context
 def mine(ctx: click.Context, run_id: str | None, names: tuple[str, ...], ingest: bool, preview: int | None,
          max_tokens: int | None) -> None:

@@ -12,7 +12,7 @@ from warriorflow.cli.context import config_of
 @click.command("serve-gguf")
 @click.option("--expert", "name", required=True, help="Expert whose GGUF to serve.")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=8080, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
 @click.option("--ready-file", type=click.Path(path_type=Path), help="Write the address here once listening.")
 @click.pass_context
 def serve_gguf_cmd(ctx: click.Context, name: str, host: str, port: int, ready_file: Path | None) -> None:

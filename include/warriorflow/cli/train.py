@@ -11,7 +11,8 @@ from warriorflow.cli.context import config_of
 
 @click.command("train")
 @click.option("--snapshot", "snapshot_id", default=None, help="Snapshot id (default: the latest snapshot).")
-@click.option("--max-steps", type=int, default=None, help="Override training.max_steps (a different run).")
+@click.option("--max-steps", type=click.IntRange(min=1), default=None,
+              help="Override training.max_steps (a different run).")
 @click.option("--record/--no-record", default=None,
               help="Write the training_runs row (default: yes, except in worker processes such as pods).")
 @click.option("--record-only", is_flag=True,

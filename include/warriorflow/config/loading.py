@@ -125,7 +125,11 @@ def read_yaml(path: Path) -> dict:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(str(path), f"must hold a mapping at the top level, not {type(data).__name__}")
-    return _expand_env(data, path)
+    try:
+        return _expand_env(data, path)
+    except RecursionError:
+        raise ConfigError(str(path), "holds a recursive YAML alias (an anchor used inside itself)",
+                          "write the value out instead of referring to the anchor from within it") from None
 
 
 def _key_path(loc: tuple, data: dict) -> str:
@@ -185,4 +189,12 @@ def load_config(settings_file: str | Path | None = None) -> Config:
     if not experts_file.is_absolute():
         experts_file = path.parent / experts_file
     registry = load_registry(experts_file)
-    return Config(settings, registry, path.resolve(), experts_file.resolve())
+    config = Config(settings, registry, path.resolve(), experts_file.resolve())
+    for key, where in (("paths.home", config.home), ("paths.model_cache", config.model_cache)):
+        if where.exists() and not where.is_dir():
+            raise ConfigError(str(path), f"{key} {where} is a file, not a directory",
+                              f"point {key} at a directory (it is created when missing)")
+    if config.duckdb_path.is_dir():
+        raise ConfigError(str(path), f"paths.duckdb {config.duckdb_path} is a directory",
+                          "point paths.duckdb at a file (it is created when missing)")
+    return config

@@ -166,9 +166,10 @@ class ArenaSettings(StrictModel):
 
 
 class RatingSettings(StrictModel):
-    k: float = Field(default=40.0, gt=0, description="Elo K factor")
-    initial: float = Field(default=1000.0, description="Elo initial rating")
-    alpha: float = Field(default=0.7, ge=0, le=1, description="final score weight of the Elo expectation")
+    k: float = Field(default=40.0, gt=0, allow_inf_nan=False, description="Elo K factor")
+    initial: float = Field(default=1000.0, allow_inf_nan=False, description="Elo initial rating")
+    alpha: float = Field(default=0.7, ge=0, le=1, allow_inf_nan=False,
+                         description="final score weight of the Elo expectation")
     bootstrap_rounds: int = Field(default=100, ge=0, description="Bradley-Terry bootstrap rounds for the CI")
     seed: int = 0
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from warriorflow.errors import BackendError
+from warriorflow.errors import BackendError, excerpt, register_secret
 from warriorflow.inference.base import Conversation, Generation, SamplingArg, fan_out, per_item
 from warriorflow.inference.openai_format import (
     ConstraintStyle,
@@ -63,6 +63,7 @@ class OpenAIHTTPBackend:
         self.backoff_s = backoff_s
         self.constraint_style = constraint_style
         key = api_key or (os.environ.get(api_key_env) if api_key_env else None)
+        register_secret(key)  # whatever the endpoint echoes back, the key is masked in errors and logs
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         self._client = httpx.Client(
             headers=headers,
@@ -97,7 +98,7 @@ class OpenAIHTTPBackend:
                 last_problem = f"HTTP error ({exc.__class__.__name__}: {exc})"
                 continue
             if resp.status_code in _RETRY_STATUS:
-                last_problem = f"HTTP {resp.status_code}: {resp.text[:200]}"
+                last_problem = f"HTTP {resp.status_code}: {excerpt(resp.text)}"
                 continue
             try:
                 data = resp.json()
@@ -105,7 +106,7 @@ class OpenAIHTTPBackend:
                 ctype = resp.headers.get("content-type", "?")
                 raise BackendError(
                     what,
-                    f"answered HTTP {resp.status_code} with non-JSON ({ctype}): {resp.text[:200]!r}",
+                    f"answered HTTP {resp.status_code} with non-JSON ({ctype}): {excerpt(repr(resp.text))}",
                     "check that model.endpoint is the OpenAI-compatible base URL (for example "
                     "http://host:8000/v1) of a vLLM or llama.cpp server",
                 ) from None

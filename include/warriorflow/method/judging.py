@@ -41,7 +41,7 @@ A, B, TIE, INVALID = "A", "B", "tie", "invalid"
 PLACEHOLDERS = ("instruction", "response_a", "response_b")
 
 _FENCE_MARK = re.compile(r"(?:```|~~~)[A-Za-z0-9_+\-.#]*")
-_TOKEN = re.compile(r"\[\[[ \t]*(a|b|tie)[ \t]*\]\]", re.IGNORECASE)
+_TOKEN = re.compile(r"\[\[[ \t]*(a|b|tie)[ \t]*\]\]", re.IGNORECASE | re.ASCII)  # no "ı" for "i", no "K" sign
 _CANONICAL = {"a": A, "b": B, "tie": TIE}
 
 

@@ -320,6 +320,45 @@ def gate_selected(rows: Sequence[Mapping], *, max_rows: int | None) -> GateResul
     return _run("selected", rows, SELECTED_COLUMNS, {"max_rows": max_rows}, build)
 
 
+VOTE_COLUMNS = ("vote_id", "battle_id", "judge", "shown_order", "raw_verdict", "verdict")
+
+
+def gate_votes(rows: Sequence[Mapping], *, judges: Collection[str]) -> GateResult:
+    """Validate a battle file's vote rows: unique ids, one vote per (battle, judge, shown order), a registered
+    judge, a known shown order, and raw and competitor verdicts from their sets."""
+    judge_set = sorted(set(judges))
+
+    def build() -> list[Expectation]:
+        import great_expectations.expectations as gxe
+
+        return [
+            gxe.ExpectColumnValuesToBeUnique(column="vote_id"),
+            *(gxe.ExpectColumnValuesToNotBeNull(column=c) for c in VOTE_COLUMNS),
+            gxe.ExpectCompoundColumnsToBeUnique(column_list=["battle_id", "judge", "shown_order"]),
+            gxe.ExpectColumnValuesToBeInSet(column="judge", value_set=judge_set),
+            gxe.ExpectColumnValuesToBeInSet(column="shown_order", value_set=["attacker_first", "defender_first"]),
+            gxe.ExpectColumnValuesToBeInSet(column="raw_verdict", value_set=["A", "B", "tie", "invalid"]),
+            gxe.ExpectColumnValuesToBeInSet(column="verdict", value_set=["attacker", "defender", "tie", "invalid"]),
+        ]
+
+    return _run("votes", rows, VOTE_COLUMNS, {"judges": judge_set}, build)
+
+
+BATTLE_COLUMNS = ("battle_id", "attacker_response_id", "defender_response_id")
+
+
+def gate_battles(rows: Sequence[Mapping]) -> GateResult:
+    """Validate a battle file's battle rows: one per battle, both response ids present."""
+
+    def build() -> list[Expectation]:
+        import great_expectations.expectations as gxe
+
+        return [gxe.ExpectColumnValuesToBeUnique(column="battle_id"),
+                *(gxe.ExpectColumnValuesToNotBeNull(column=c) for c in BATTLE_COLUMNS)]
+
+    return _run("battles", rows, BATTLE_COLUMNS, {}, build)
+
+
 # --------------------------------------------------------------------------------------------------
 # Quarantine
 # --------------------------------------------------------------------------------------------------

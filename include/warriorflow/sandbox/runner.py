@@ -2,8 +2,13 @@
 
 The sandbox (see :func:`bwrap_argv`):
 
-* ``--unshare-all``: new user, PID, network, IPC, UTS and cgroup namespaces. The network namespace
-  has only a loopback device that is down: no network at all.
+* ``--unshare-all --unshare-user --disable-userns``: new user, PID, network, IPC, UTS and cgroup
+  namespaces, and no nested user namespace (so no tmpfs of its own past the size cap, no
+  ``CAP_NET_ADMIN`` in a namespace of its own). The network namespace has only a loopback device that
+  is down: no network at all.
+* a seccomp filter (:mod:`warriorflow.sandbox.seccomp`): no kernel keyrings (they are shared with the
+  host), no ``memfd_create`` (memory that ``RLIMIT_AS`` does not count), no ptrace or
+  ``process_vm_*``, no new namespaces or mounts;
 * a read-only host view of only what the interpreter needs (``/usr`` and the ``/lib*``, ``/bin``
   links; the interpreter's own prefix when it lives elsewhere); not the repository, not ``/home``,
   not ``/etc``; ``--remount-ro /`` so the sandbox's own root is read-only too;
@@ -38,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from warriorflow.errors import WarriorflowError
+from warriorflow.sandbox import seccomp
 from warriorflow.sandbox.boot import BOOT_SOURCE, EXIT_CODES
 
 REASONS = ("passed", "failed", "error", "timeout", "memory", "output_limit", "killed", "signal", "sandbox_error")
@@ -106,7 +112,7 @@ class Sandbox:
             self.bwrap = found
 
     # ------------------------------------------------------------------ argv
-    def argv(self, limits: SandboxLimits | None = None) -> list[str]:
+    def argv(self, limits: SandboxLimits | None = None, seccomp_fd: int | None = None) -> list[str]:
         lim = limits or self.limits
         # -S: no site; -P: no unsafe sys.path entry; -I is not used because it would ignore PYTHONHASHSEED,
         # which is fixed (the environment is cleared and set below) so set/dict orders are reproducible.
@@ -114,7 +120,8 @@ class Sandbox:
                  str(lim.nproc), str(lim.file_size_mb << 20), str(lim.open_files)]
         if not self.isolate:
             return inner
-        return [self.bwrap, *bwrap_argv(self.python, lim.tmpfs_mb), *inner]
+        extra = ["--add-seccomp-fd", str(seccomp_fd)] if seccomp_fd is not None else []
+        return [self.bwrap, *bwrap_argv(self.python, lim.tmpfs_mb), *extra, *inner]
 
     def _drop_root(self) -> dict:
         if self.isolate and os.geteuid() == 0:  # the kernel exempts uid 0 from RLIMIT_NPROC
@@ -127,12 +134,20 @@ class Sandbox:
         limits = limits or self.limits
         nonce = secrets.token_hex(16)
         started = time.monotonic()
+        seccomp_r = None
+        if self.isolate and seccomp.supported():
+            seccomp_r, seccomp_w = os.pipe()  # the BPF program is < 1 KiB: it fits the pipe buffer
+            os.write(seccomp_w, seccomp.filter_program())
+            os.close(seccomp_w)
         try:
-            proc = subprocess.Popen(self.argv(limits), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            proc = subprocess.Popen(self.argv(limits, seccomp_r), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, start_new_session=True, cwd="/", env=_plain_env(),
-                                    **self._drop_root())
+                                    pass_fds=(seccomp_r,) if seccomp_r is not None else (), **self._drop_root())
         except OSError as exc:
             return SandboxResult("sandbox_error", None, "", "", 0.0, f"cannot start the sandbox: {exc}")
+        finally:
+            if seccomp_r is not None:
+                os.close(seccomp_r)
         payload = nonce.encode() + b"\n" + program.encode("utf-8", "surrogatepass")
         writer = threading.Thread(target=_feed, args=(proc.stdin, payload), daemon=True)
         writer.start()
@@ -161,7 +176,8 @@ class Sandbox:
 
 def bwrap_argv(python: str, tmpfs_mb: int) -> list[str]:
     """bwrap options (before the command) for the sandbox described in the module docstring."""
-    args = ["--unshare-all", "--die-with-parent", "--new-session", "--clearenv", "--cap-drop", "ALL"]
+    args = ["--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
+            "--clearenv", "--cap-drop", "ALL"]
     for path in _RO_SYSTEM:
         p = Path(path)
         if p.is_symlink():

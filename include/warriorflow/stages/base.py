@@ -2,7 +2,7 @@
 
 A stage is a function over the stores decorated with ``@stage("name")``. It returns its counts (a
 dict), or a :class:`Outcome` with notes and a value for the caller. The decorator times it, records
-the counts in ``stage_runs`` (one row per run and stage) and returns a :class:`StageReport`.
+the counts in ``stage_runs`` (one row per attempt of a stage in a run) and returns a :class:`StageReport`.
 
 Instructions move through statuses, each stage taking everything at its input status (whatever run
 mined it), so re-running a stage finds nothing left to do:
@@ -63,9 +63,13 @@ def new_run_id() -> str:
 
 
 def record_stage_run(store: RatingStore, report: StageReport, started: datetime) -> StageReport:
-    store.upsert("stage_runs", [{"run_id": report.run_id, "stage": report.stage, "counts": report.counts,
-                                 "started_at": started, "finished_at": now_utc()}],
-                 key=["run_id", "stage"], update=["counts", "finished_at"])
+    """Add this attempt's row to ``stage_runs`` (attempt 1, 2, ... per run and stage): a rerun never
+    overwrites what an earlier attempt counted."""
+    attempt = store.query("SELECT coalesce(max(attempt), 0) + 1 AS n FROM stage_runs WHERE run_id = ? AND stage = ?",
+                          [report.run_id, report.stage])[0]["n"]
+    store.upsert("stage_runs", [{"run_id": report.run_id, "stage": report.stage, "attempt": attempt,
+                                 "counts": report.counts, "started_at": started, "finished_at": now_utc()}],
+                 key=["run_id", "stage", "attempt"])
     return report
 
 

@@ -19,12 +19,20 @@ from warriorflow.store.rating_store import RatingStore
 
 
 def register_experts(config: Config, store: RatingStore) -> None:
-    """Record the registry; first_seen_at keeps when each expert joined (the planner's newcomer rule)."""
-    store.upsert("experts", [
-        {"name": e.name, "backend": e.backend.value, "model_source": e.model.describe(), "weights_id": e.weights,
-         "roles": [r.value for r in e.roles], "config": e.model_dump(mode="json"), "updated_at": now_utc()}
-        for e in config.registry.experts],
-        key=["name"], update=["backend", "model_source", "weights_id", "roles", "config", "updated_at"])
+    """Record the registry; first_seen_at keeps when each expert joined (the planner's newcomer rule), and
+    updated_at changes only when an expert's entry does."""
+    fields = ("backend", "model_source", "weights_id", "roles", "config")
+    stored = {r["name"]: r for r in store.query(f"SELECT name, {', '.join(fields)} FROM experts")}
+    rows = [{"name": e.name, "backend": e.backend.value, "model_source": e.model.describe(), "weights_id": e.weights,
+             "roles": [r.value for r in e.roles], "config": e.model_dump(mode="json")} for e in config.registry.experts]
+
+    def same(row: dict, old: dict | None) -> bool:
+        return old is not None and all(json.dumps(row[f], sort_keys=True, default=str) == json.dumps(
+            json.loads(old[f]) if f == "config" and isinstance(old[f], str) else old[f], sort_keys=True,
+            default=str) for f in fields)
+
+    changed = [dict(r, updated_at=now_utc()) for r in rows if not same(r, stored.get(r["name"]))]
+    store.upsert("experts", changed, key=["name"], update=[*fields, "updated_at"])
 
 
 def existing_battles(store: RatingStore) -> tuple[dict[str, Existing], tuple[Counter, Counter], int]:
@@ -84,6 +92,8 @@ def plan_stage(config: Config, store: RatingStore, objects: ObjectStore, run_id:
                               "defender": b.defender, "battle_order": b.battle_order, "status": "planned",
                               "judges": list(b.judges), "run_id": run_id} for b in plan.battles],
                  key=["battle_id"])
+    # a re-planned battle's panel follows the registry of today: record it, so its votes are checked against it
+    store.update("battles", "battle_id", [{"battle_id": b.battle_id, "judges": list(b.judges)} for b in retry])
     size = config.settings.arena.battles_per_batch
     keys = []
     for n, start in enumerate(range(0, len(battles), size)):

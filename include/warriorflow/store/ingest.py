@@ -9,7 +9,8 @@ object store under their run's prefix. :func:`ingest_files` reads each file and
 * decodes it (the one JSONL codec), runs the step's check (a Great Expectations gate or structural
   checks) and moves a file that fails either to ``quarantine/`` with a JSON report beside it (never
   deleted), listing it in the ``quarantine`` table;
-* otherwise hands its rows to the step's ``merge`` and records the file in ``ingested_files``.
+* otherwise hands its rows to the step's ``merge`` and records the file in ``ingested_files``, in one
+  transaction: a merge that fails part-way commits nothing, and the file is quarantined whole.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from warriorflow.errors import StoreError
-from warriorflow.store.jsonl import decode_jsonl
+from warriorflow.store.jsonl import decode_jsonl, line_problems
 from warriorflow.store.keys import quarantine_key
 from warriorflow.store.objects import ObjectStore
 from warriorflow.store.rating_store import RatingStore
@@ -102,20 +103,21 @@ def ingest_files(store: RatingStore, objects: ObjectStore, keys: Iterable[str], 
         try:
             rows = decode_jsonl(data, required)
         except (ValueError, UnicodeDecodeError) as exc:
-            rejection: Rejection | None = Rejection(str(exc))
+            rejection: Rejection | None = Rejection(str(exc), {"problems": line_problems(data, required)})
         else:
             rejection = check(rows) if check is not None else None
         if rejection is None:
             try:
-                counts = merge(key, rows)
+                with store.transaction():  # the file's rows and its ingested_files row: all or nothing
+                    counts = merge(key, rows)
+                    store.upsert("ingested_files", [{"uri": uri, "sha256": digest, "kind": kind,
+                                                     "n_rows": len(rows)}], key=["uri"])
             except StoreError as exc:
                 rejection = Rejection(str(exc).splitlines()[0])
         if rejection is not None:
             quarantine_and_record(store, objects, key, stage, rejection)
             report.quarantined[key] = rejection.reason
             continue
-        store.upsert("ingested_files", [{"uri": uri, "sha256": digest, "kind": kind, "n_rows": len(rows)}],
-                     key=["uri"])
         report.ingested.append(key)
         report.rows += len(rows)
         report.counts.update(counts or {})

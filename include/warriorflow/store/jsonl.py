@@ -65,3 +65,18 @@ def decode_jsonl(data: bytes | str, required: Sequence[str] = ()) -> list[dict]:
             raise ValueError(f"line {n} lacks required field(s) {missing}")
         rows.append(row)
     return rows
+
+
+def line_problems(data: bytes | str, required: Sequence[str] = ()) -> list[str]:
+    """Every bad line of a JSON Lines text, one problem each (``decode_jsonl`` stops at the first)."""
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
+    except UnicodeDecodeError as exc:
+        return [f"not UTF-8 text ({exc.reason} at byte {exc.start})"]
+    problems = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        try:
+            decode_jsonl(line, required)
+        except ValueError as exc:
+            problems.append(str(exc).replace("line 1 ", f"line {n} ", 1))
+    return problems

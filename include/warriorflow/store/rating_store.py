@@ -13,12 +13,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,7 @@ class RatingStore:
         report reader holds it for a fraction of a second); default ``WARRIORFLOW_LOCK_WAIT_S`` or 10 s."""
         self.path = Path(path)
         self.read_only = read_only
+        self._in_transaction = False
         if not read_only and os.environ.get(ROLE_ENV) == "worker":
             raise StoreError(
                 f"rating store {self.path}",
@@ -83,7 +85,11 @@ class RatingStore:
         if read_only and not self.path.exists():
             raise StoreError(f"rating store {self.path}", "does not exist yet",
                              "run a stage that writes it first (or `warriorflow doctor --init`)")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"rating store {self.path}", f"its folder cannot be created ({exc.strerror or exc})",
+                             "point paths.home / paths.duckdb at a writable directory, not a file") from None
         try:
             self.con = self._connect(lock_wait_s)
         except duckdb.IOException as exc:
@@ -101,10 +107,16 @@ class RatingStore:
             raise StoreError(f"rating store {self.path}", f"cannot be opened: {exc}",
                              "the file may be corrupt or from a newer DuckDB; restore it from a backup") from None
         known = list(migrations) if migrations is not None else load_migrations()
-        if read_only:
-            self._check_version(known)
-        else:
-            self.migrate(known)
+        try:
+            if read_only:
+                self._check_version(known)
+            else:
+                self.migrate(known)
+        except duckdb.Error as exc:
+            self.con.close()
+            raise StoreError(f"rating store {self.path}", f"is damaged: {str(exc).splitlines()[0]}",
+                             "the file may be truncated or overwritten; restore it from a backup, or move it away "
+                             "to start a new store") from None
 
     def _connect(self, lock_wait_s: float | None):
         wait = float(os.environ.get("WARRIORFLOW_LOCK_WAIT_S", "10")) if lock_wait_s is None else lock_wait_s
@@ -169,6 +181,40 @@ class RatingStore:
         return done
 
     # ------------------------------------------------------------------ writes
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[RatingStore]:
+        """Every write inside commits together, or none does (an exception rolls all of it back). A nested
+        call joins the outer transaction."""
+        self._require_writer()
+        if self._in_transaction:
+            yield self
+            return
+        self.con.execute("BEGIN TRANSACTION")
+        self._in_transaction = True
+        try:
+            yield self
+        except BaseException:
+            self._in_transaction = False
+            self.con.execute("ROLLBACK")
+            raise
+        self._in_transaction = False
+        self.con.execute("COMMIT")
+
+    def _write(self, table: str, what: str, sql: str, values: list[list[Any]]) -> None:
+        """One executemany in its own transaction, or in the caller's (see :meth:`transaction`)."""
+        own = not self._in_transaction
+        try:
+            if own:
+                self.con.execute("BEGIN TRANSACTION")
+            self.con.executemany(sql, values)
+            if own:
+                self.con.execute("COMMIT")
+        except duckdb.Error as exc:
+            if own:
+                self.con.execute("ROLLBACK")
+            raise StoreError(f"table {table}", f"{what} failed: {exc}",
+                             "check the rows against sql/migrations") from None
+
     def upsert(self, table: str, rows: Iterable[dict[str, Any]], key: Sequence[str],
                update: Sequence[str] = ()) -> int:
         """Insert rows; on a key conflict leave the row (content-addressed) or update ``update`` columns.
@@ -188,15 +234,7 @@ class RatingStore:
             "DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in update) if update else "DO NOTHING"
         )
         sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) {conflict}"
-        values = [[_to_db(r.get(c)) for c in columns] for r in rows]
-        try:
-            self.con.execute("BEGIN TRANSACTION")
-            self.con.executemany(sql, values)
-            self.con.execute("COMMIT")
-        except duckdb.Error as exc:
-            self.con.execute("ROLLBACK")
-            raise StoreError(f"table {table}", f"upsert failed: {exc}",
-                             "check the rows against sql/migrations") from None
+        self._write(table, "upsert", sql, [[_to_db(r.get(c)) for c in columns] for r in rows])
         return len(rows)
 
     def update(self, table: str, key: str, rows: Iterable[dict[str, Any]]) -> int:
@@ -210,14 +248,7 @@ class RatingStore:
             if not _IDENT.match(ident):
                 raise StoreError(f"table {table}", f"bad identifier {ident!r}", "use lower_snake_case names")
         sql = f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in columns)} WHERE {key} = ?"
-        try:
-            self.con.execute("BEGIN TRANSACTION")
-            self.con.executemany(sql, [[_to_db(r.get(c)) for c in columns] + [r[key]] for r in rows])
-            self.con.execute("COMMIT")
-        except duckdb.Error as exc:
-            self.con.execute("ROLLBACK")
-            raise StoreError(f"table {table}", f"update failed: {exc}",
-                             "check the rows against sql/migrations") from None
+        self._write(table, "update", sql, [[_to_db(r.get(c)) for c in columns] + [r[key]] for r in rows])
         return len(rows)
 
     def _require_writer(self) -> None:
@@ -226,7 +257,11 @@ class RatingStore:
 
     # ------------------------------------------------------------------ reads
     def query(self, sql: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
-        cur = self.con.execute(sql, params or [])
+        try:
+            cur = self.con.execute(sql, params or [])
+        except (duckdb.IOException, duckdb.SerializationException, duckdb.InternalException) as exc:
+            raise StoreError(f"rating store {self.path}", f"cannot be read: {str(exc).splitlines()[0]}",
+                             "the file may be damaged; restore it from a backup") from None
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row)) for row in cur.fetchall()]
 

@@ -277,7 +277,28 @@ def read_snapshot_manifest(objects: ObjectStore, snapshot_id_: str) -> dict[str,
     if manifest.get("kind") != KIND:
         raise StoreError(objects.uri(p), f"manifest kind is {manifest.get('kind')!r}, not {KIND!r}",
                          "this prefix holds something else; use another id")
+    check_snapshot_manifest(manifest, objects.uri(join_key(p, MANIFEST_NAME)), snapshot_id_)
     return manifest
+
+
+def check_snapshot_manifest(manifest: dict[str, Any], where: str, snapshot_id_: str | None = None) -> None:
+    """The fields every reader uses must be there with their types (a forged or truncated manifest is a
+    StoreError naming the field, not a KeyError later)."""
+    problems = []
+    counts, lineage = manifest.get("counts"), manifest.get("lineage")
+    if not isinstance(counts, dict) or any(isinstance(counts.get(k), bool) or not isinstance(counts.get(k), int)
+                                           for k in ("examples", "battles")):
+        problems.append("counts.examples and counts.battles must be integers")
+    if not isinstance(lineage, dict) or not isinstance(lineage.get("rating_version"), str | None):
+        problems.append("lineage.rating_version must be a string or null")
+    for k in ("snapshot_id", "content_sha256", "created_at"):
+        if not isinstance(manifest.get(k), str):
+            problems.append(f"{k} must be a string")
+    if snapshot_id_ is not None and manifest.get("snapshot_id") != snapshot_id_:
+        problems.append(f"snapshot_id {manifest.get('snapshot_id')!r} is not {snapshot_id_!r}")
+    if problems:
+        raise StoreError(where, "manifest is not valid: " + "; ".join(problems),
+                         "the snapshot was tampered with or damaged; create a new one (`warriorflow snapshot create`)")
 
 
 def list_snapshots(objects: ObjectStore) -> list[dict[str, Any]]:
@@ -288,6 +309,7 @@ def list_snapshots(objects: ObjectStore) -> list[dict[str, Any]]:
         if not ID_PATTERN.match(sid) or p != join_key(ROOT, sid):
             continue
         m = read_manifest(objects, p)
+        check_snapshot_manifest(m, objects.uri(join_key(p, MANIFEST_NAME)), sid)
         out.append({"snapshot_id": sid, "created_at": m.get("created_at"), "examples": m["counts"]["examples"],
                     "battles": m["counts"]["battles"], "rating_version": m["lineage"]["rating_version"],
                     "uri": objects.uri(p)})
@@ -312,11 +334,14 @@ def download_snapshot(objects: ObjectStore, snapshot_id_: str, dest: str | Path)
     """Copy a snapshot to ``dest`` (manifest included), checking every file's sha256; return ``dest``.
 
     Files already in ``dest`` with the right hash are kept, so downloading again is cheap."""
-    manifest = read_snapshot_manifest(objects, snapshot_id_)
-    dest = Path(dest)
+    manifest = read_snapshot_manifest(objects, snapshot_id_)  # file names checked: relative, no '..'
+    dest = Path(dest).expanduser().resolve()
     p = prefix(snapshot_id_)
     for name, entry in sorted(manifest["files"].items()):
         target = dest.joinpath(*name.split("/"))
+        if not target.resolve().is_relative_to(dest):  # e.g. through a symlink already in dest
+            raise StoreError(f"snapshot {snapshot_id_} file {name!r}", f"would be written outside {dest}",
+                             "download into a new, empty folder")
         if target.is_file() and target.stat().st_size == entry["size"] and sha256_file(target) == entry["sha256"]:
             continue
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,9 @@ def vote_log(store: RatingStore) -> list[BattleVotes]:
     battles = store.query("SELECT battle_id, instruction_id, attacker, defender FROM battles "
                           "WHERE status = 'done' ORDER BY battle_order, battle_id")
     per: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-    for v in store.query("SELECT battle_id, judge, verdict FROM votes ORDER BY battle_id, judge, shown_order"):
+    # a competitor's vote on its own battle never counts, whatever a file once carried (suspicion averting)
+    for v in store.query("SELECT v.battle_id, v.judge, v.verdict FROM votes v JOIN battles b USING (battle_id) "
+                         "WHERE v.judge NOT IN (b.attacker, b.defender) ORDER BY v.battle_id, v.judge, v.shown_order"):
         per[v["battle_id"]][v["judge"]].append(v["verdict"])
     return [BattleVotes(b["battle_id"], b["instruction_id"], b["attacker"], b["defender"],
                         {j: effective_vote(vs) for j, vs in sorted(per[b["battle_id"]].items())}) for b in battles]

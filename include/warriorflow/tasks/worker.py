@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 
 from warriorflow.config import Config, load_config
-from warriorflow.errors import StoreError
+from warriorflow.errors import StoreError, redact
 from warriorflow.stages.base import StageReport
 from warriorflow.store.objects import open_objects
 from warriorflow.store.rating_store import RatingStore
@@ -36,7 +36,7 @@ def run_cli(*args: str) -> None:
     env = dict(os.environ, WARRIORFLOW_ROLE="worker")
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     for line in (proc.stdout + proc.stderr).splitlines():
-        log.info("| %s", line)
+        log.info("| %s", redact(line))
     if proc.returncode != 0:
         raise RuntimeError(f"`warriorflow {' '.join(args)}` exited with {proc.returncode}; see the log above")
 

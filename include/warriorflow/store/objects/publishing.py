@@ -11,6 +11,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -115,11 +116,32 @@ def read_manifest(store: ObjectStore, prefix: str) -> dict[str, Any]:
         ) from None
     try:
         document = json.loads(raw)
-        if not isinstance(document.get("files"), dict):
-            raise TypeError("no 'files' mapping")
-    except (ValueError, TypeError, AttributeError) as exc:
+        check_manifest_files(document)
+    except (ValueError, TypeError, AttributeError, StoreError) as exc:
         raise StoreError(store.uri(key), f"manifest is not valid: {exc}", "re-publish under a new prefix") from None
     return document
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def check_manifest_files(document: Any) -> None:
+    """A manifest's ``files`` must map safe relative names (no '..', no absolute path, no backslash, not the
+    manifest itself) to ``{"sha256": 64 hex, "size": int >= 0}``: a tampered manifest can then never make a
+    reader write outside its destination. Raises ValueError naming the first bad entry."""
+    if not isinstance(document, dict) or not isinstance(document.get("files"), dict):
+        raise ValueError("no 'files' mapping")
+    for name, entry in document["files"].items():
+        try:
+            normalize_key(name)
+        except StoreError as exc:
+            raise ValueError(f"file name {name!r}: {exc.problem}") from None
+        if name == MANIFEST_NAME:
+            raise ValueError(f"file name {name!r} is the manifest itself")
+        if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str) or not _SHA256.fullmatch(
+                entry["sha256"]) or isinstance(entry.get("size"), bool) or not isinstance(entry.get("size"), int) \
+                or entry["size"] < 0:
+            raise ValueError(f"file {name!r}: its entry must be {{'sha256': 64 hex digits, 'size': bytes >= 0}}")
 
 
 def _verified(store: ObjectStore, prefix: str, name: str, entry: Mapping[str, Any]) -> bytes:
