@@ -68,7 +68,7 @@ def battle(ctx: click.Context, run_id: str | None) -> None:
 @click.pass_context
 def ingest_battles_cmd(ctx: click.Context, run_id: str) -> None:
     """Merge a run's battle result files into the rating store (the single writer)."""
-    run_step(ctx, "ingest_battles:ingest_battles_stage", run_id, objects=True)
+    run_step(ctx, "ingest_battles:ingest_battles_stage", run_id)
 
 
 @click.command()

@@ -34,23 +34,17 @@ def echo_report(report) -> None:
     click.echo(report.table())
 
 
-def run_step(ctx: click.Context, step: str, run_id: str | None, *, objects: bool = False,
-             progress: bool = False) -> None:
+def run_step(ctx: click.Context, step: str, run_id: str | None, *, progress: bool = False) -> None:
     """Run one stage (``"module:function"`` under warriorflow.stages, imported only now) as the store's writer
-    and print its report. ``objects``: the stage takes the object store; ``progress``: it reports progress."""
+    and print its report. ``progress``: the stage reports progress here."""
     import importlib
 
-    from warriorflow.stages.base import new_run_id
-    from warriorflow.store.objects import open_objects
+    from warriorflow.stages.base import new_run_id, run_as_writer
 
     module, _, name = step.partition(":")
     fn = getattr(importlib.import_module(f"warriorflow.stages.{module}"), name)
-    config = config_of(ctx)
-    run_id = run_id or new_run_id()
     kwargs = {"progress": click.echo} if progress else {}
-    with store_of(ctx) as store:
-        args = (config, store, open_objects(config), run_id) if objects else (config, store, run_id)
-        echo_report(fn(*args, **kwargs))
+    echo_report(run_as_writer(config_of(ctx), fn, run_id or new_run_id(), **kwargs))
 
 
 class FiniteFloatRange(click.FloatRange):

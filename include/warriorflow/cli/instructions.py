@@ -83,7 +83,7 @@ def dedup(ctx: click.Context, run_id: str | None) -> None:
 @click.pass_context
 def score(ctx: click.Context, run_id: str | None) -> None:
     """Judges score each instruction's difficulty 1-10 (constrained); keep medians >= difficulty.keep_min."""
-    run_step(ctx, "score:score_stage", run_id, objects=True, progress=True)
+    run_step(ctx, "score:score_stage", run_id, progress=True)
 
 
 @click.command()

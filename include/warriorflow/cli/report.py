@@ -31,4 +31,4 @@ def report(ctx: click.Context, out_dir: Path | None) -> None:
 @click.pass_context
 def tag(ctx: click.Context, run_id: str | None) -> None:
     """A judge tags each untagged instruction in scope with one task category (constrained choice)."""
-    run_step(ctx, "tag:tag_stage", run_id, objects=True, progress=True)
+    run_step(ctx, "tag:tag_stage", run_id, progress=True)

@@ -64,10 +64,6 @@ class OpenBackends:
 
     __getitem__ = get
 
-    def loaded(self) -> list[str]:
-        """The experts whose backends this opened, in opening order."""
-        return list(self._built)
-
     def close(self) -> None:
         for backend in self._built.values():
             with contextlib.suppress(Exception):

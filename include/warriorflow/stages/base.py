@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from warriorflow.config import Config
 from warriorflow.method import ids
 from warriorflow.store.ingest import IngestReport
 from warriorflow.store.rating_store import RatingStore
@@ -87,13 +88,23 @@ def stage(name: str) -> Callable[[Callable[..., Mapping[str, int] | Outcome]], C
             started = now_utc()
             out = fn(*args, **kwargs)
             out = out if isinstance(out, Outcome) else Outcome(out)
-            report = StageReport(name, run_id, {k: v for k, v in out.counts.items()}, list(out.notes), out.value)
+            report = StageReport(name, run_id, dict(out.counts), list(out.notes), out.value)
             return record_stage_run(store, report, started)
 
-        run.stage_name = name  # type: ignore[attr-defined]
         return run
 
     return decorate
+
+
+def run_as_writer(config: Config, step: Callable[..., StageReport], run_id: str, **kwargs: Any) -> StageReport:
+    """Run one stage as the store's single writer: open the rating store (and the object store, when the
+    stage takes ``objects``), run it, close the store. What the CLI and the Airflow tasks both call."""
+    from warriorflow.store.objects import open_objects
+
+    takes_objects = "objects" in inspect.signature(step).parameters
+    with RatingStore(config.duckdb_path) as store:
+        args = (config, store, open_objects(config), run_id) if takes_objects else (config, store, run_id)
+        return step(*args, **kwargs)
 
 
 def at_status(store: RatingStore, status: str) -> list[dict]:

@@ -51,8 +51,11 @@ def score_stage(config: Config, store: RatingStore, objects: ObjectStore, run_id
         gate = gate_scored(rows)
         return None if gate.success else rejection(gate)
 
-    def merge(_key: str, rows: list[dict]) -> None:
-        store.upsert("difficulty_scores", rows, key=["instruction_id", "judge"])
+    rows: list[dict] = []
+
+    def merge(_key: str, file_rows: list[dict]) -> None:
+        store.upsert("difficulty_scores", file_rows, key=["instruction_id", "judge"])
+        rows.extend(file_rows)
 
     if todo and objects.exists(key):
         report = ingest_files(store, objects, [key], kind="difficulty_scores", stage="score", merge=merge,
@@ -61,7 +64,8 @@ def score_stage(config: Config, store: RatingStore, objects: ObjectStore, run_id
             raise StoreError(objects.uri(key),
                              f"failed its quality gate and was quarantined: {report.quarantined[key]}",
                              "see the GX result JSON beside the quarantined file; fix the judge backend and re-run")
-    rows = decode_jsonl(objects.get_bytes(key)) if todo and objects.exists(key) else []
+        if report.skipped:  # merged by an earlier attempt: its scores are still this run's input
+            rows = decode_jsonl(objects.get_bytes(key))
     verdicts = aggregate([r["instruction_id"] for r in todo], rows, s.keep_min)
     by_id = {r["instruction_id"]: r for r in todo}
     kept = [v for v in verdicts if v.keep]

@@ -73,18 +73,17 @@ def tag_stage(config: Config, store: RatingStore, objects: ObjectStore, run_id: 
             return Rejection("; ".join(problems[:5]), {"problems": problems}) if problems else None
 
         def merge(_key: str, file_rows: list[dict]) -> None:
-            mine = [r for r in file_rows if r["instruction_id"] in wanted]
-            store.upsert("task_tags", mine, key=["instruction_id"])
+            rows.extend(r for r in file_rows if r["instruction_id"] in wanted)
+            store.upsert("task_tags", rows, key=["instruction_id"])
             store.update("instructions", "instruction_id", [
-                {"instruction_id": r["instruction_id"], "task_category": r["category"]} for r in mine if r["valid"]])
+                {"instruction_id": r["instruction_id"], "task_category": r["category"]} for r in rows if r["valid"]])
 
         report = ingest_files(store, objects, [key], kind="task_tags", stage="tag", merge=merge, check=check)
         if report.quarantined:
             raise StoreError(objects.uri(key), f"failed its checks and was quarantined: {report.quarantined[key]}",
                              "see the report beside the quarantined file; fix the judge backend and re-run")
-        rows = [r for r in decode_jsonl(objects.get_bytes(key)) if r["instruction_id"] in wanted]
-        if report.skipped:  # ingested by an earlier attempt that stopped before tagging these: merge again
-            merge(key, rows)
+        if report.skipped:  # merged, in one transaction, by an earlier attempt: count what it holds
+            rows = [r for r in decode_jsonl(objects.get_bytes(key)) if r["instruction_id"] in wanted]
     per_category = Counter(r["category"] for r in rows if r["valid"])
     return {"input": len(todo), "tagged": len(rows), "invalid": sum(not r["valid"] for r in rows),
             NO_JUDGE: len(todo) - len(taggable),

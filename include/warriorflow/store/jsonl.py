@@ -33,24 +33,35 @@ class JSONLError(ValueError):
         self.line, self.kind, self.detail = line, kind, detail
 
 
+def _text(data: bytes | str) -> str:
+    return data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
+
+
+def _parse_line(n: int, line: str) -> dict:
+    """Line ``n`` as a JSON object; :class:`JSONLError` when it is not one."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise JSONLError(n, "json", f"{exc.msg} at column {exc.colno}", f"line {n} is not JSON ({exc.msg})") from None
+    if not isinstance(row, dict):
+        raise JSONLError(n, "type", type(row).__name__, f"line {n} is a JSON {type(row).__name__}, not an object")
+    return row
+
+
+def _require(n: int, row: dict, required: Sequence[str]) -> dict:
+    missing = [c for c in required if row.get(c) is None]
+    if missing:
+        raise ValueError(f"line {n} lacks required field(s) {missing}")
+    return row
+
+
 def iter_jsonl(data: bytes | str | Iterable[str]) -> Iterator[tuple[int, dict]]:
     """(line number, record) for each non-blank line of a JSON Lines text (bytes, str, or its lines);
     :class:`JSONLError` for a line that is not a JSON object."""
-    if isinstance(data, bytes | bytearray):
-        data = data.decode("utf-8")
-    lines = data.splitlines() if isinstance(data, str) else data
+    lines = _text(data).splitlines() if isinstance(data, bytes | bytearray | str) else data
     for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise JSONLError(n, "json", f"{exc.msg} at column {exc.colno}",
-                             f"line {n} is not JSON ({exc.msg})") from None
-        if not isinstance(row, dict):
-            raise JSONLError(n, "type", type(row).__name__,
-                             f"line {n} is a JSON {type(row).__name__}, not an object") from None
-        yield n, row
+        if line.strip():
+            yield n, _parse_line(n, line)
 
 
 def decode_jsonl(data: bytes | str, required: Sequence[str] = ()) -> list[dict]:
@@ -58,25 +69,21 @@ def decode_jsonl(data: bytes | str, required: Sequence[str] = ()) -> list[dict]:
 
     Blank lines are skipped. Every other line must be a JSON object holding each ``required`` field
     (not null)."""
-    rows = []
-    for n, row in iter_jsonl(data):
-        missing = [c for c in required if row.get(c) is None]
-        if missing:
-            raise ValueError(f"line {n} lacks required field(s) {missing}")
-        rows.append(row)
-    return rows
+    return [_require(n, row, required) for n, row in iter_jsonl(data)]
 
 
 def line_problems(data: bytes | str, required: Sequence[str] = ()) -> list[str]:
     """Every bad line of a JSON Lines text, one problem each (``decode_jsonl`` stops at the first)."""
     try:
-        text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
+        text = _text(data)
     except UnicodeDecodeError as exc:
         return [f"not UTF-8 text ({exc.reason} at byte {exc.start})"]
     problems = []
     for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
         try:
-            decode_jsonl(line, required)
+            _require(n, _parse_line(n, line), required)
         except ValueError as exc:
-            problems.append(str(exc).replace("line 1 ", f"line {n} ", 1))
+            problems.append(str(exc))
     return problems

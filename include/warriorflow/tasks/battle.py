@@ -40,7 +40,7 @@ def battle_batch(in_uri: str) -> str:
 def ingest_battles(run_id: str) -> dict[str, int]:
     from warriorflow.stages.ingest_battles import ingest_battles_stage
 
-    return writer_step(ingest_battles_stage, run_id, objects=True)
+    return writer_step(ingest_battles_stage, run_id)
 
 
 def rate(run_id: str) -> dict[str, int]:

@@ -17,7 +17,7 @@ def mine(expert: str, run_id: str) -> None:
 def ingest(run_id: str) -> dict[str, int]:
     from warriorflow.stages.ingest import ingest_stage
 
-    return writer_step(ingest_stage, run_id, objects=True)
+    return writer_step(ingest_stage, run_id)
 
 
 def dedup(run_id: str) -> dict[str, int]:
@@ -29,7 +29,7 @@ def dedup(run_id: str) -> dict[str, int]:
 def score(run_id: str) -> dict[str, int]:
     from warriorflow.stages.score import score_stage
 
-    return writer_step(score_stage, run_id, objects=True)
+    return writer_step(score_stage, run_id)
 
 
 def decontaminate(run_id: str) -> dict[str, int]:
@@ -47,4 +47,4 @@ def compress(run_id: str) -> dict[str, int]:
 def tag(run_id: str) -> dict[str, int]:
     from warriorflow.stages.tag import tag_stage
 
-    return writer_step(tag_stage, run_id, objects=True)
+    return writer_step(tag_stage, run_id)

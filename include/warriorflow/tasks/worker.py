@@ -16,9 +16,7 @@ from collections.abc import Callable
 
 from warriorflow.config import Config, load_config
 from warriorflow.errors import StoreError, redact
-from warriorflow.stages.base import StageReport
-from warriorflow.store.objects import open_objects
-from warriorflow.store.rating_store import RatingStore
+from warriorflow.stages.base import StageReport, run_as_writer
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +60,6 @@ def logged(report: StageReport) -> dict[str, int]:
     return report.counts
 
 
-def writer_step(step: Callable[..., StageReport], run_id: str, *, objects: bool = False, **kwargs) -> dict[str, int]:
-    """Run one stage as the store's single writer (``objects``: the stage also takes the object store)."""
-    cfg = config()
-    with RatingStore(cfg.duckdb_path) as store:
-        args = (cfg, store, open_objects(cfg), run_id) if objects else (cfg, store, run_id)
-        return logged(step(*args, **kwargs))
+def writer_step(step: Callable[..., StageReport], run_id: str) -> dict[str, int]:
+    """Run one stage as the store's single writer and log (or fail on) its report."""
+    return logged(run_as_writer(config(), step, run_id))
