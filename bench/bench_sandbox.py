@@ -3,7 +3,7 @@
     python bench/bench_sandbox.py [--n 200] [--workers 2] [--quick] [--kind check|trivial]
 
 Both sides run the same programs with the same launcher (``warriorflow.sandbox.boot``: resource
-limits, the nonce that marks a finished program) through the same ``Sandbox.run_many`` thread pool:
+limits, the candidate process and the launcher that judges it) through the same ``Sandbox.run_many`` thread pool:
 
 * **sandboxed**: ``Sandbox(isolate=True)``: bwrap with new user/PID/network/IPC/UTS/cgroup
   namespaces, read-only binds, tmpfs work dir, an unprivileged uid;
@@ -29,7 +29,7 @@ from warriorflow.sandbox import Sandbox, SandboxLimits
 GOAL = 0.5
 
 
-def programs(kind: str, n: int) -> list[str]:
+def programs(kind: str, n: int) -> list:
     if kind == "trivial":
         return ["x = 1"] * n
     problems = load_benchmark("humaneval", "humaneval", None, limit=40).problems

@@ -101,6 +101,7 @@ def check_object_store(config: Config) -> list[Check]:
 
 def check_sandbox(config: Config | None = None) -> list[Check]:
     """bwrap works, then each protection the sandbox promises, measured inside it."""
+    from warriorflow.sandbox import SandboxError
     from warriorflow.sandbox.probe import probe_bwrap, probe_protections
 
     ok, detail = probe_bwrap()
@@ -109,7 +110,16 @@ def check_sandbox(config: Config | None = None) -> list[Check]:
     if not ok:
         return rows
     python = config.settings.evaluation.sandbox.python if config is not None else None
-    for name, in_force, why in probe_protections(python):
+    memory_cgroup = config.settings.evaluation.sandbox.memory_cgroup if config is not None else "auto"
+    try:
+        protections = probe_protections(python, memory_cgroup)
+    except SandboxError as exc:
+        return [*rows, Check("sandbox: protections", "fail", f"{exc.what}: {exc.problem}", exc.fix)]
+    for name, in_force, why in protections:
+        if name == "memory bound" and in_force and "no cgroup" in why:
+            rows.append(Check(f"sandbox: {name}", "warn", why, "let warriorflow create cgroups (run as root, or a "
+                              "delegated cgroup v2 subtree) to bound memory over the whole sandbox"))
+            continue
         rows.append(Check(f"sandbox: {name}", "ok" if in_force else "fail", why,
                           None if in_force else "run evaluation only where this protection holds (docs/production.md)"))
     return rows

@@ -263,6 +263,10 @@ class EvalSandboxSettings(StrictModel):
     stdout_kb: int = Field(default=1024, ge=1, description="stdout cap; over it the program is killed")
     workers: int = Field(default=2, ge=1, description="sandboxes run in parallel")
     sandbox_uid: int = Field(default=65534, ge=1, description="uid bwrap runs as when warriorflow runs as root")
+    memory_cgroup: Literal["auto", "off", "required"] = Field(
+        default="auto", description="bound memory_mb over all of a program's processes with a cgroup per run: auto "
+        "(where the host lets warriorflow create one, else RLIMIT_AS per process x nproc), required (refuse to "
+        "evaluate without it), off")
 
 
 class PromotionSettings(StrictModel):

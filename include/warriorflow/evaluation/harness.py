@@ -18,7 +18,7 @@ from pathlib import Path
 from warriorflow import __version__
 from warriorflow.evaluation import answers, programs
 from warriorflow.evaluation.problems import EvalProblem, LoadedBenchmark
-from warriorflow.sandbox import Sandbox, SandboxLimits, SandboxResult
+from warriorflow.sandbox import CheckProgram, Sandbox, SandboxLimits, SandboxResult
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,8 @@ def _harness_version() -> str:
     here = Path(__file__).parent
     for name in _VERDICT_SOURCES:
         h.update((here / name).read_bytes())
-    h.update((here.parent / "sandbox" / "boot.py").read_bytes())
+    for name in ("boot.py", "values.py"):
+        h.update((here.parent / "sandbox" / name).read_bytes())
     return f"{__version__}+{h.hexdigest()[:12]}"
 
 
@@ -80,7 +81,7 @@ class BenchmarkScore:
         return dict(sorted(out.items()))
 
 
-def check_program(problem: EvalProblem, reply: str, expected_b64: str | None = None) -> str:
+def check_program(problem: EvalProblem, reply: str, expected_b64: str | None = None) -> CheckProgram:
     """The program that passes exactly when ``reply`` solves ``problem``."""
     kind, record = problem.kind, problem.record
     if kind == "humaneval":
@@ -101,7 +102,7 @@ def _result(task_id: str, r: SandboxResult) -> ProblemResult:
     return ProblemResult(task_id, r.passed, r.reason, r.detail, r.duration_s)
 
 
-def run_programs(task_ids: Sequence[str], progs: Sequence[str | None], sandbox: Sandbox, workers: int,
+def run_programs(task_ids: Sequence[str], progs: Sequence[CheckProgram | None], sandbox: Sandbox, workers: int,
                  missing_reason: Sequence[str] = (),
                  limits: Sequence[SandboxLimits | None] | None = None) -> list[ProblemResult]:
     """Run the programs (None: no program, recorded with ``missing_reason[i]``) and wrap the verdicts."""
@@ -134,7 +135,7 @@ def score_benchmark(bench: LoadedBenchmark, replies: Sequence[str], sandbox: San
     """Score one reply per problem (same order as ``bench.problems``); ``expected``: from :func:`ground_truth`."""
     if len(replies) != len(bench.problems):
         raise ValueError(f"{bench.name}: {len(replies)} replies for {len(bench.problems)} problems")
-    progs: list[str | None] = []
+    progs: list[CheckProgram | None] = []
     missing: list[str] = []
     limits: list[SandboxLimits | None] = []
     for problem, reply in zip(bench.problems, replies):

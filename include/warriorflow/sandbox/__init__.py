@@ -2,6 +2,7 @@
 
 from warriorflow.sandbox.runner import (
     REASONS,
+    CheckProgram,
     Sandbox,
     SandboxError,
     SandboxLimits,
@@ -11,5 +12,6 @@ from warriorflow.sandbox.runner import (
     default_python,
 )
 
-__all__ = ["REASONS", "Sandbox", "SandboxError", "SandboxLimits", "SandboxResult", "bwrap_argv", "classify",
+__all__ = ["REASONS", "CheckProgram", "Sandbox", "SandboxError", "SandboxLimits", "SandboxResult", "bwrap_argv",
+           "classify",
            "default_python"]

@@ -56,16 +56,32 @@ def solve():
 '''
 
 
-def probe_protections(python: str | None = None) -> list[tuple[str, bool, str]]:
-    """(protection, in force, detail) for each thing the sandbox promises, measured by running a probe
-    program in the real sandbox. Memory is bounded per process (RLIMIT_AS) times the process cap: the
-    sandbox does not create a memory cgroup (most hosts do not delegate one), so that product is the bound."""
+VERDICT_PROBE = r'''
+import os, sys
+frame, found = sys._getframe(), None
+while frame is not None and found is None:
+    found = frame.f_locals.get("nonce")
+    frame = frame.f_back
+for fd in range(3, 32):
+    try:
+        os.write(fd, b"passed\n")
+    except OSError:
+        pass
+os.write(1, b"\n" + (found if isinstance(found, bytes) else b"-") + b"\n")
+os._exit(0)
+'''
+
+
+def probe_protections(python: str | None = None, memory_cgroup: str = "auto") -> list[tuple[str, bool, str]]:
+    """(protection, in force, detail) for each thing the sandbox promises, measured by running probe
+    programs in the real sandbox: one reports what it may do, one tries to fake a pass."""
     import json
 
-    from warriorflow.sandbox.runner import Sandbox, SandboxLimits
+    from warriorflow.sandbox.runner import CheckProgram, Sandbox, SandboxLimits
 
     kwargs = {"python": python} if python else {}
-    result = Sandbox(SandboxLimits(wall_s=20.0), **kwargs).run(PROTECTION_PROBE)
+    box = Sandbox(SandboxLimits(wall_s=20.0), memory_cgroup=memory_cgroup, **kwargs)
+    result = box.run(PROTECTION_PROBE)
     if result.reason != "passed":
         return [("sandbox probe", False, f"{result.reason}: {result.detail or result.stderr[-300:]}")]
     got = json.loads(result.stdout.strip().splitlines()[-1])
@@ -77,7 +93,13 @@ def probe_protections(python: str | None = None) -> list[tuple[str, bool, str]]:
                  if got["environment cleared"] else "host variables leak in"))
     mem, nproc = got["memory_bytes"], got["nproc"]
     bounded = mem > 0 and nproc > 0
-    rows.append(("memory bound", bounded, f"RLIMIT_AS {mem >> 20} MiB per process x at most {nproc} processes "
-                 f"(= {(mem >> 20) * nproc} MiB; no cgroup is created); memfd refused, /dev/shm 4 MiB, "
-                 "work tmpfs size-capped"))
+    if box.cgroup_parent is not None:
+        bound = f"{box.limits.memory_mb} MiB over the whole sandbox ({box.memory_bound})"
+    else:
+        bound = (f"RLIMIT_AS {mem >> 20} MiB per process x at most {nproc} processes (= {(mem >> 20) * nproc} MiB): "
+                 f"{box.memory_bound}")
+    rows.append(("memory bound", bounded, bound + "; memfd refused, /dev/shm 4 MiB, work tmpfs size-capped"))
+    faked = box.check(CheckProgram(VERDICT_PROBE, "assert _wf_remote('solve')() == 1\n"))
+    rows.append(("verdicts", not faked.passed, "checks run outside the candidate's process; a program that "
+                 "prints the launcher's marker and exits 0 is " + ("an error" if not faked.passed else "a PASS")))
     return rows

@@ -19,6 +19,13 @@ The sandbox (see :func:`bwrap_argv`):
 * limits set inside the sandbox before the program starts (:mod:`warriorflow.sandbox.boot`):
   ``RLIMIT_AS`` (memory), ``RLIMIT_CPU``, ``RLIMIT_NPROC`` (counted per user namespace),
   ``RLIMIT_FSIZE``, ``RLIMIT_NOFILE``, no core files;
+* a memory bound over the whole sandbox: a cgroup per run where the host lets us create one
+  (:mod:`warriorflow.sandbox.cgroup`), else ``RLIMIT_AS`` times ``RLIMIT_NPROC``;
+* verdicts on untrusted code (:meth:`Sandbox.check`) come from a launcher process that runs the
+  benchmark's checks and asks the candidate's own process only for values; the launcher writes
+  ``passed`` on a pipe the candidate does not hold (see :mod:`warriorflow.sandbox.boot`).
+  :meth:`Sandbox.run` runs a whole program in one process: for trusted programs only (ground truths,
+  probes), since a program's claim that it ran to the end is its own.
 * outside: stdout and stderr read with a byte cap (over the cap: killed, ``output_limit``) and a
   wall timeout. Killing bwrap kills the sandbox's PID 1, and the kernel then kills every process of
   the PID namespace, ``setsid`` daemons included.
@@ -28,6 +35,7 @@ Every run ends in a :class:`SandboxResult` whose ``reason`` is one of :data:`REA
 
 from __future__ import annotations
 
+import marshal
 import os
 import secrets
 import selectors
@@ -44,7 +52,8 @@ from pathlib import Path
 
 from warriorflow.errors import WarriorflowError
 from warriorflow.sandbox import seccomp
-from warriorflow.sandbox.boot import BOOT_SOURCE, EXIT_CODES
+from warriorflow.sandbox.boot import BOOT_SOURCE, EXIT_CODES, VALUES_SOURCE, VERDICT_PASSED
+from warriorflow.sandbox.cgroup import CgroupParent, SandboxCgroup, find_parent
 
 REASONS = ("passed", "failed", "error", "timeout", "memory", "output_limit", "killed", "signal", "sandbox_error")
 """passed; failed (an assertion); error (an exception, exit, syntax error); timeout (wall or CPU time);
@@ -75,6 +84,18 @@ class SandboxLimits:
 
 
 @dataclass(frozen=True)
+class CheckProgram:
+    """A verdict to reach on untrusted code. ``candidate`` (untrusted) runs in a process of its own;
+    ``checks`` (the benchmark's, trusted) run in the launcher and reach the candidate only through
+    ``_wf_remote(name)`` (a function of the candidate's, called with values), ``_wf_eval(expression)``
+    and ``_wf_exec(code, env, want)`` (run a snippet in the candidate's process, return one variable).
+    The checks pass by running to the end."""
+
+    candidate: str
+    checks: str
+
+
+@dataclass(frozen=True)
 class SandboxResult:
     reason: str  # one of REASONS
     exit_code: int | None
@@ -98,8 +119,14 @@ class Sandbox:
     bwrap: str | None = None
     sandbox_uid: int = 65534
     isolate: bool = True
+    memory_cgroup: str = "auto"  # auto: a cgroup per run where the host allows one; off: RLIMIT_AS x nproc only
+    cgroup_parent: CgroupParent | None = field(default=None, init=False, repr=False)
+    memory_bound: str = field(default="", init=False)
 
     def __post_init__(self) -> None:
+        if self.memory_cgroup not in ("auto", "off", "required"):
+            raise SandboxError("evaluation.sandbox.memory_cgroup", f"is {self.memory_cgroup!r}",
+                               "use auto, off or required")
         exe = shutil.which(self.python) or self.python
         if not Path(exe).is_file():
             raise SandboxError(f"sandbox interpreter {self.python}", "not found",
@@ -110,60 +137,117 @@ class Sandbox:
             if found is None:
                 raise SandboxError("bwrap", "not found", "install bubblewrap (apt-get install bubblewrap)")
             self.bwrap = found
+        why = "turned off (memory_cgroup: off)"
+        if self.isolate and self.memory_cgroup != "off":
+            self.cgroup_parent, why = find_parent()
+        if self.cgroup_parent is None and self.memory_cgroup == "required":
+            raise SandboxError("the sandbox's memory cgroup", why,
+                               "run warriorflow where it may create cgroups (see docs/production.md), "
+                               "or set evaluation.sandbox.memory_cgroup: auto")
+        self.memory_bound = (f"a cgroup per run ({why}): memory_mb over all the sandbox's processes"
+                             if self.cgroup_parent is not None else
+                             f"RLIMIT_AS per process x RLIMIT_NPROC (no cgroup: {why})")
 
     # ------------------------------------------------------------------ argv
-    def argv(self, limits: SandboxLimits | None = None, seccomp_fd: int | None = None) -> list[str]:
+    def argv(self, limits: SandboxLimits | None = None, seccomp_fd: int | None = None,
+             verdict_fd: int = -1) -> list[str]:
         lim = limits or self.limits
         # -S: no site; -P: no unsafe sys.path entry; -I is not used because it would ignore PYTHONHASHSEED,
         # which is fixed (the environment is cleared and set below) so set/dict orders are reproducible.
         inner = [self.python, "-S", "-P", "-c", BOOT_SOURCE, str(lim.memory_mb << 20), str(lim.cpu_s),
-                 str(lim.nproc), str(lim.file_size_mb << 20), str(lim.open_files)]
+                 str(lim.nproc), str(lim.file_size_mb << 20), str(lim.open_files), str(verdict_fd)]
         if not self.isolate:
             return inner
         extra = ["--add-seccomp-fd", str(seccomp_fd)] if seccomp_fd is not None else []
         return [self.bwrap, *bwrap_argv(self.python, lim.tmpfs_mb), *extra, *inner]
 
-    def _drop_root(self) -> dict:
-        if self.isolate and os.geteuid() == 0:  # the kernel exempts uid 0 from RLIMIT_NPROC
-            return {"user": self.sandbox_uid, "group": self.sandbox_uid, "extra_groups": []}
-        return {}
+    def _child_setup(self, cgroup: SandboxCgroup | None) -> dict:
+        """Popen arguments that put the child in the run's cgroup and, when we are root, drop to
+        ``sandbox_uid`` (the kernel exempts uid 0 from RLIMIT_NPROC) after joining it."""
+        drop = self.isolate and os.geteuid() == 0
+        if cgroup is None:
+            return {"user": self.sandbox_uid, "group": self.sandbox_uid, "extra_groups": []} if drop else {}
+        uid = self.sandbox_uid
+
+        def enter() -> None:
+            cgroup.join()
+            if drop:
+                os.setgroups([])
+                os.setgid(uid)
+                os.setuid(uid)
+
+        return {"preexec_fn": enter}
 
     # ------------------------------------------------------------------ run
     def run(self, program: str, limits: SandboxLimits | None = None) -> SandboxResult:
-        """Run one program (``limits`` overrides the sandbox's); never raises for anything the program does."""
-        limits = limits or self.limits
+        """Run one *trusted* program (``limits`` overrides the sandbox's) to the end in one process; passed
+        means it ran to the end. Never raises for anything the program does."""
         nonce = secrets.token_hex(16)
+        return self._launch({"mode": "program", "nonce": nonce, "source": program}, limits, nonce)
+
+    def check(self, program: CheckProgram, limits: SandboxLimits | None = None) -> SandboxResult:
+        """Reach a verdict on untrusted code (see :class:`CheckProgram`); never raises for anything it does."""
+        request = {"mode": "check", "values": VALUES_SOURCE, "candidate": program.candidate, "checks": program.checks}
+        return self._launch(request, limits, None)
+
+    def _launch(self, request: dict, limits: SandboxLimits | None, nonce: str | None) -> SandboxResult:
+        limits = limits or self.limits
         started = time.monotonic()
+        try:
+            payload = marshal.dumps(request)
+        except ValueError as exc:
+            return SandboxResult("sandbox_error", None, "", "", 0.0, f"cannot send the program: {exc}")
+        cgroup = None
+        if self.cgroup_parent is not None:
+            try:
+                cgroup = SandboxCgroup(self.cgroup_parent, limits.memory_mb << 20, limits.nproc + 8)
+            except OSError as exc:
+                return SandboxResult("sandbox_error", None, "", "", 0.0, f"cannot create the run's cgroup: {exc}")
         seccomp_r = None
+        verdict_r, verdict_w = os.pipe()
+        keep = [verdict_w]
         if self.isolate and seccomp.supported():
             seccomp_r, seccomp_w = os.pipe()  # the BPF program is < 1 KiB: it fits the pipe buffer
             os.write(seccomp_w, seccomp.filter_program())
             os.close(seccomp_w)
+            keep.append(seccomp_r)
         try:
-            proc = subprocess.Popen(self.argv(limits, seccomp_r), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, start_new_session=True, cwd="/", env=_plain_env(),
-                                    pass_fds=(seccomp_r,) if seccomp_r is not None else (), **self._drop_root())
-        except OSError as exc:
-            return SandboxResult("sandbox_error", None, "", "", 0.0, f"cannot start the sandbox: {exc}")
+            try:
+                proc = subprocess.Popen(self.argv(limits, seccomp_r, verdict_w), stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                                        cwd="/", env=_plain_env(), pass_fds=tuple(keep),
+                                        **self._child_setup(cgroup))
+            except (OSError, subprocess.SubprocessError) as exc:
+                return SandboxResult("sandbox_error", None, "", "", 0.0, f"cannot start the sandbox: {exc}")
+            finally:
+                for fd in keep:
+                    os.close(fd)
+            writer = threading.Thread(target=_feed, args=(proc.stdin, payload), daemon=True)
+            writer.start()
+            out, err, why_killed = _collect(proc, limits, started)
+            proc.wait()
+            writer.join(timeout=1.0)
+            verdict = _drain(verdict_r)
+            killed = proc.returncode in (-signal.SIGKILL, 128 + signal.SIGKILL)
+            if cgroup is not None and why_killed is None and killed and cgroup.out_of_memory():
+                why_killed = "memory"
         finally:
-            if seccomp_r is not None:
-                os.close(seccomp_r)
-        payload = nonce.encode() + b"\n" + program.encode("utf-8", "surrogatepass")
-        writer = threading.Thread(target=_feed, args=(proc.stdin, payload), daemon=True)
-        writer.start()
-        out, err, why_killed = _collect(proc, limits, started)
-        proc.wait()
-        writer.join(timeout=1.0)
+            os.close(verdict_r)
+            if cgroup is not None:
+                cgroup.remove()
         duration = time.monotonic() - started
-        return classify(proc.returncode, out, err, nonce, why_killed, duration, isolated=self.isolate)
+        return classify(proc.returncode, out, err, nonce, why_killed, duration, isolated=self.isolate,
+                        verdict=verdict)
 
-    def run_many(self, programs: Sequence[str], workers: int = 2,
+    def run_many(self, programs: Sequence[str | CheckProgram], workers: int = 2,
                  on_result: Callable[[int, SandboxResult], None] | None = None,
                  limits: Sequence[SandboxLimits | None] | None = None) -> list[SandboxResult]:
-        """Run programs in parallel (``workers`` sandboxes at a time), results in input order."""
+        """Run programs (plain: :meth:`run`; :class:`CheckProgram`: :meth:`check`) in parallel (``workers``
+        sandboxes at a time), results in input order."""
 
         def one(i: int) -> SandboxResult:
-            result = self.run(programs[i], limits[i] if limits is not None else None)
+            program, lim = programs[i], limits[i] if limits is not None else None
+            result = self.check(program, lim) if isinstance(program, CheckProgram) else self.run(program, lim)
             if on_result is not None:
                 on_result(i, result)
             return result
@@ -210,6 +294,15 @@ def _feed(pipe, payload: bytes) -> None:
             pipe.close()
         except (BrokenPipeError, OSError):
             pass
+
+
+def _drain(fd: int) -> bytes:
+    """What the launcher wrote on the verdict pipe (nothing blocks: the run is over)."""
+    os.set_blocking(fd, False)
+    try:
+        return os.read(fd, 64)
+    except BlockingIOError:
+        return b""
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -260,9 +353,11 @@ def _collect(proc: subprocess.Popen, limits: SandboxLimits, started: float) -> t
     return bytes(bufs[out_fd]), bytes(bufs[err_fd]), why_killed
 
 
-def classify(returncode: int | None, out: bytes, err: bytes, nonce: str, why_killed: str | None,
-             duration_s: float, *, isolated: bool = True) -> SandboxResult:
-    """Turn how a run ended into a SandboxResult with its reason (a pure function)."""
+def classify(returncode: int | None, out: bytes, err: bytes, nonce: str | None, why_killed: str | None,
+             duration_s: float, *, isolated: bool = True, verdict: bytes = b"") -> SandboxResult:
+    """Turn how a run ended into a SandboxResult with its reason (a pure function). A trusted program
+    (``nonce`` set) passed when it exited 0 and printed the nonce last; a check (``nonce`` None) passed
+    when the launcher exited 0 and wrote ``passed`` on the verdict pipe."""
     stdout = out.decode("utf-8", "replace")
     stderr = err.decode("utf-8", "replace")
     tail = stderr.strip().splitlines()[-1][:500] if stderr.strip() else ""
@@ -274,9 +369,15 @@ def classify(returncode: int | None, out: bytes, err: bytes, nonce: str, why_kil
         return result("timeout", "wall-clock timeout")
     if why_killed == "output_limit":
         return result("output_limit", "stdout/stderr over the byte cap")
+    if why_killed == "memory":
+        return result("memory", "over the sandbox's memory bound (killed by the cgroup)")
     rc = returncode
     if rc is None:
         return result("sandbox_error", "no exit status")
+    if rc == 0 and nonce is None:
+        if verdict == VERDICT_PASSED:
+            return result("passed", "")
+        return result("error", "the launcher exited 0 without a verdict")
     if rc == 0:
         marker = "\n" + nonce + "\n"
         if stdout.endswith(marker):

@@ -4,7 +4,8 @@
   program could read or overwrite a key of the host session, or leave a message for a later run;
 * ``memfd_create``: anonymous files whose pages ``RLIMIT_AS`` does not count (memory bound escape);
 * ``userfaultfd``, ``perf_event_open``, ``bpf``, ``io_uring_setup``: kernel attack surface;
-* ``ptrace``, ``process_vm_readv``, ``process_vm_writev``: no process reads another's memory;
+* ``ptrace``, ``process_vm_readv``, ``process_vm_writev``, ``pidfd_getfd``: no process reads another's
+  memory or takes another's file descriptors;
 * ``unshare``, ``setns``, ``mount``: no new namespaces or mounts (bwrap's ``--disable-userns`` also stops
   nested user namespaces).
 
@@ -21,14 +22,15 @@ import struct
 
 # syscall numbers per architecture (linux/unistd.h)
 DENIED = ("keyctl", "add_key", "request_key", "memfd_create", "userfaultfd", "perf_event_open", "bpf",
-          "io_uring_setup", "ptrace", "process_vm_readv", "process_vm_writev", "unshare", "setns", "mount")
+          "io_uring_setup", "ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd", "unshare", "setns",
+          "mount")
 _NR = {
     "x86_64": {"keyctl": 250, "add_key": 248, "request_key": 249, "memfd_create": 319, "userfaultfd": 323,
                "perf_event_open": 298, "bpf": 321, "io_uring_setup": 425, "ptrace": 101, "process_vm_readv": 310,
-               "process_vm_writev": 311, "unshare": 272, "setns": 308, "mount": 165},
+               "process_vm_writev": 311, "pidfd_getfd": 438, "unshare": 272, "setns": 308, "mount": 165},
     "aarch64": {"keyctl": 219, "add_key": 217, "request_key": 218, "memfd_create": 279, "userfaultfd": 282,
                 "perf_event_open": 241, "bpf": 280, "io_uring_setup": 425, "ptrace": 117, "process_vm_readv": 270,
-                "process_vm_writev": 271, "unshare": 97, "setns": 268, "mount": 40},
+                "process_vm_writev": 271, "pidfd_getfd": 438, "unshare": 97, "setns": 268, "mount": 40},
 }
 _AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
 _X32_BIT = 0x40000000
