@@ -21,6 +21,7 @@ from warriorflow.config import PROMPTS_DIR, ArenaSettings
 from warriorflow.errors import BackendError, ConfigError, StoreError
 from warriorflow.inference.base import Generation, per_item
 from warriorflow.method import battle_batch as bb
+from warriorflow.method import battle_jobs as jobs
 from warriorflow.method import ids
 from warriorflow.method import votes as V
 from warriorflow.stages import battle as battle_stage
@@ -95,7 +96,7 @@ def test_record_formats_and_ids(tmp_path):
     assert set(r) == {"type", "response_id", "instruction_id", "expert", "text", "sampling", "seed",
                       "finish_reason", "prompt_tokens", "completion_tokens", "run_id"}
     assert r["sampling"] == {"max_tokens": 64, "temperature": 0.5, "top_p": 0.9}
-    assert r["seed"] == bb.response_seed(3, r["instruction_id"], r["expert"])
+    assert r["seed"] == jobs.response_seed(3, r["instruction_id"], r["expert"])
     assert r["response_id"] == ids.response_id(r["instruction_id"], r["expert"], r["sampling"], r["seed"])
     v = records["vote"][0]
     assert set(v) == {"type", "vote_id", "battle_id", "judge", "shown_order", "raw_verdict", "verdict",

@@ -44,8 +44,8 @@ for command in (
     doctor.doctor, doctor.experts,
     instructions.mine, instructions.dedup, instructions.score, instructions.decontaminate, instructions.compress,
     instructions.instructions_cmd, instructions.run_cmd, report.tag,
-    arena.plan, arena.battle_batch, arena.battle, arena.ingest_battles_cmd, arena.rate, arena.export,
-    arena.leaderboard,
+    arena.plan, arena.job, arena.plan_votes_cmd, arena.ingest_responses_cmd, arena.ingest_votes_cmd, arena.battle,
+    arena.battle_batch, arena.rate, arena.export, arena.leaderboard,
     serve.serve_gguf_cmd, snapshot.snapshot, train.train, report.report, evaluate.evaluate_cmd, evaluate.models_cmd,
     airflow.airflow_cmd,
 ):

@@ -1,5 +1,6 @@
-"""The arena steps by hand: plan, battle-batch (what a pod runs), battle (a whole cycle), ingest-battles,
-rate (and select gold), export and the leaderboard."""
+"""The arena steps by hand: plan, job (one model job: what a pod runs), battle (a whole cycle),
+ingest-responses, plan-votes, ingest-votes, rate (and select gold), export, the leaderboard, and
+battle-batch (the single-process reference batch)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from warriorflow.cli.context import FiniteFloatRange, config_of, echo_report, ru
 @run_id_option
 @click.pass_context
 def plan(ctx: click.Context, run_id: str | None) -> None:
-    """Plan the missing battles of the selected instructions; write battle-batch files."""
+    """Plan the missing battles of the selected instructions; write their response jobs (printed, one URI each)."""
     from warriorflow.stages.base import new_run_id
     from warriorflow.stages.plan import plan_stage
     from warriorflow.store.objects import open_objects
@@ -25,8 +26,43 @@ def plan(ctx: click.Context, run_id: str | None) -> None:
     with store_of(ctx) as store:
         report = plan_stage(config, store, objects, run_id or new_run_id())
     echo_report(report)
-    for key in report.value:
-        click.echo(objects.uri(key))
+    for job in report.value:
+        click.echo(objects.uri(job["key"]))
+
+
+@click.command("job")
+@click.option("--in", "in_uri", required=True, help="The job's input: a file:// or s3:// URI under runs/RUN/jobs/.")
+@click.pass_context
+def job(ctx: click.Context, in_uri: str) -> None:
+    """Run one model job, file in and file out (what a pod or a local worker process runs): load the job's one
+    model, answer, judge, score, tag or embed its items, write the result file and its receipt. Never opens the
+    rating store; resumes from its checkpoints in the object store; does nothing when its result exists."""
+    from warriorflow.stages.jobs import run_job
+    from warriorflow.store.objects import open_object_uri
+
+    config = config_of(ctx)
+    objects, key = open_object_uri(in_uri, config)
+    result = run_job(config, objects, key, progress=click.echo)
+    click.echo(json.dumps(result.receipt or {"job_id": result.job_id, "skipped": result.skipped}, sort_keys=True))
+
+
+@click.command("plan-votes")
+@click.option("--round", "round_no", type=click.IntRange(min=1), default=1, show_default=True,
+              help="The judging round (job ids carry it).")
+@run_id_option
+@click.pass_context
+def plan_votes_cmd(ctx: click.Context, round_no: int, run_id: str | None) -> None:
+    """Write a judging round's judge jobs: the votes every open battle still needs (the single writer)."""
+    from warriorflow.stages.base import new_run_id, run_as_writer
+    from warriorflow.stages.judging import plan_votes_stage
+    from warriorflow.store.objects import open_objects
+
+    config = config_of(ctx)
+    report = run_as_writer(config, plan_votes_stage, run_id or new_run_id(), round_no=round_no)
+    echo_report(report)
+    objects = open_objects(config)
+    for j in report.value:
+        click.echo(objects.uri(j["key"]))
 
 
 @click.command("battle-batch")
@@ -36,7 +72,8 @@ def plan(ctx: click.Context, run_id: str | None) -> None:
               help="Where the batch checkpoints (default: below $WARRIORFLOW_HOME/checkpoints).")
 @click.pass_context
 def battle_batch(ctx: click.Context, in_uri: str, out_uri: str, checkpoint_dir: Path | None) -> None:
-    """Run one battle batch, file in and file out (what a pod runs). Never opens the rating store.
+    """Run one battle batch in one process with every expert it needs: the single-process reference the
+    job-based cycle is checked against (and the benchmarks' workload). Never opens the rating store.
 
     Both responses are generated batched per expert, then all judge calls batched per judge. A killed
     batch resumes from its checkpoint without redoing finished work or duplicating votes.
@@ -55,7 +92,8 @@ def battle_batch(ctx: click.Context, in_uri: str, out_uri: str, checkpoint_dir: 
 @run_id_option
 @click.pass_context
 def battle(ctx: click.Context, run_id: str | None) -> None:
-    """One battle cycle here: plan, run the batches as local processes' work, ingest, rate, select gold."""
+    """One battle cycle here: plan, run the response jobs, judge in rounds (jobs), ingest, rate, select gold.
+    Jobs run one after another in this process, each with its one model."""
     from warriorflow.stages.base import new_run_id
     from warriorflow.stages.cycles import battle_cycle
 
@@ -63,12 +101,20 @@ def battle(ctx: click.Context, run_id: str | None) -> None:
         echo_report(report)
 
 
-@click.command("ingest-battles")
+@click.command("ingest-responses")
 @run_id_option
 @click.pass_context
-def ingest_battles_cmd(ctx: click.Context, run_id: str) -> None:
-    """Merge a run's battle result files into the rating store (the single writer)."""
-    run_step(ctx, "ingest_battles:ingest_battles_stage", run_id)
+def ingest_responses_cmd(ctx: click.Context, run_id: str) -> None:
+    """Merge a run's response job results into the rating store (the single writer)."""
+    run_step(ctx, "ingest_battles:ingest_responses_stage", run_id)
+
+
+@click.command("ingest-votes")
+@run_id_option
+@click.pass_context
+def ingest_votes_cmd(ctx: click.Context, run_id: str) -> None:
+    """Merge a run's judge job results, then close the battles whose judging is over (the single writer)."""
+    run_step(ctx, "ingest_battles:ingest_votes_stage", run_id)
 
 
 @click.command()

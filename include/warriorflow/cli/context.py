@@ -47,6 +47,16 @@ def run_step(ctx: click.Context, step: str, run_id: str | None, *, progress: boo
     echo_report(run_as_writer(config_of(ctx), fn, run_id or new_run_id(), **kwargs))
 
 
+def run_model_step(ctx: click.Context, name: str, run_id: str | None) -> None:
+    """Run a model step here (``score``, ``compress``, ``tag``): plan its jobs, run them one after another in
+    this process, ingest them; print each writer step's report."""
+    from warriorflow.stages.base import new_run_id
+    from warriorflow.stages.cycles import with_jobs
+
+    for report in with_jobs(config_of(ctx), run_id or new_run_id(), name, progress=click.echo):
+        echo_report(report)
+
+
 class FiniteFloatRange(click.FloatRange):
     """A FloatRange that also refuses NaN and infinities (which compare false with every bound)."""
 

@@ -7,7 +7,7 @@ import json
 
 import click
 
-from warriorflow.cli.context import config_of, echo_report, run_id_option, run_step, store_of
+from warriorflow.cli.context import config_of, echo_report, run_id_option, run_model_step, run_step, store_of
 
 
 @click.command()
@@ -82,8 +82,9 @@ def dedup(ctx: click.Context, run_id: str | None) -> None:
 @run_id_option
 @click.pass_context
 def score(ctx: click.Context, run_id: str | None) -> None:
-    """Judges score each instruction's difficulty 1-10 (constrained); keep medians >= difficulty.keep_min."""
-    run_step(ctx, "score:score_stage", run_id, progress=True)
+    """Judges score each instruction's difficulty 1-10 (constrained); keep medians >= difficulty.keep_min.
+    Plans the score jobs (one per judge and shard), runs them here one after another, ingests them."""
+    run_model_step(ctx, "score", run_id)
 
 
 @click.command()
@@ -98,8 +99,9 @@ def decontaminate(ctx: click.Context, run_id: str | None) -> None:
 @run_id_option
 @click.pass_context
 def compress(ctx: click.Context, run_id: str | None) -> None:
-    """Select a diverse subset (KCenterGreedy on embeddings), warm-started from earlier selections."""
-    run_step(ctx, "compress:compress_stage", run_id, progress=True)
+    """Select a diverse subset (KCenterGreedy on embeddings), warm-started from earlier selections. Plans the
+    embed job, runs it here, ingests the vectors, selects."""
+    run_model_step(ctx, "compress", run_id)
 
 
 @click.command("instructions")

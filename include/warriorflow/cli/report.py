@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from warriorflow.cli.context import config_of, run_id_option, run_step
+from warriorflow.cli.context import config_of, run_id_option, run_model_step
 
 
 @click.command("report")
@@ -30,5 +30,6 @@ def report(ctx: click.Context, out_dir: Path | None) -> None:
 @run_id_option
 @click.pass_context
 def tag(ctx: click.Context, run_id: str | None) -> None:
-    """A judge tags each untagged instruction in scope with one task category (constrained choice)."""
-    run_step(ctx, "tag:tag_stage", run_id, progress=True)
+    """A judge tags each untagged instruction in scope with one task category (constrained choice). Plans the
+    tag jobs (one per judge and shard), runs them here, ingests them."""
+    run_model_step(ctx, "tag", run_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from warriorflow.config.registry import (
     PodResources,
@@ -146,6 +146,9 @@ class CompressionSettings(StrictModel):
                              description="pypi:<distribution> shipping a sentence-transformers model, "
                                          "or a local folder")
     batch_size: int = Field(default=64, ge=1)
+    resources: PodResources = Field(default=PodResources(),
+                                    description="resources of the embed job's pod (gpus, node_pool, image, cpu, "
+                                                "memory)")
     budget: float = Field(default=0.5, gt=0,
                           description="picks per run: a count (>= 1) or a fraction of the pool (< 1)")
     seed: int = 0
@@ -161,7 +164,9 @@ class ArenaSettings(StrictModel):
     both_orders: bool = Field(default=False,
                               description="ask each judge twice, A/B swapped; a disagreeing pair is a tie")
     sequential_voting: bool = Field(default=False, description="stop asking judges once the majority is decided")
-    battles_per_batch: int = Field(default=64, ge=1, description="battles per battle-batch file (one pod each)")
+    battles_per_batch: int = Field(default=64, ge=1,
+                                   description="battles per file of the single-process reference batch "
+                                               "(`warriorflow arena batch`); the flywheel runs jobs (see jobs)")
     seed: int = 0
 
 
@@ -195,8 +200,28 @@ class KubernetesSettings(StrictModel):
     node_pool_label: str = Field(default="cloud.google.com/gke-nodepool",
                                  description="node label naming a node pool (GKE; EKS: eks.amazonaws.com/nodegroup)")
     s3_secret: str = Field(default="warriorflow-s3", description="secret with access_key_id / secret_access_key")
+    s3_credentials: Literal["secret", "airflow_connection", "service_account"] = Field(
+        default="secret", description="how pods get S3 credentials: secretKeyRef to s3_secret; airflow_connection "
+        "(the pods task copies object_store.s3.airflow_conn_id's login/password into s3_secret when it runs, pods "
+        "reference it); service_account (no keys: IRSA / Workload Identity through service_account)")
+    endpoint_secret: str = Field(default="warriorflow-endpoints",
+                                 description="secret holding served experts' API keys, one key per api_key_env "
+                                             "name; pods get them as secretKeyRef")
+    pools: dict[str, int] = Field(default_factory=dict,
+                                  description="Airflow pool slots per node pool (warriorflow_pool_<node pool>; served "
+                                              "experts and CPU jobs: warriorflow_pool_cpu): at most this many pods "
+                                              "run at once there")
+    retries: int = Field(default=3, ge=0, description="retries of a job pod (exponential backoff)")
+    retry_delay_s: float = Field(default=60.0, gt=0, description="first retry delay of a job pod")
     models_pvc: str | None = Field(default="warriorflow-models", description="read-only volume with the weights")
     service_account: str | None = None
+
+    @model_validator(mode="after")
+    def _identity(self) -> KubernetesSettings:
+        if self.s3_credentials == "service_account" and not self.service_account:
+            raise ValueError("s3_credentials: service_account needs kubernetes.service_account (the Kubernetes "
+                             "service account bound to the cloud role: IRSA / Workload Identity)")
+        return self
 
 
 class TrainingSettings(StrictModel):
@@ -307,6 +332,25 @@ class EvaluationSettings(StrictModel):
         return v
 
 
+class JobSettings(StrictModel):
+    """How model work is cut into jobs: each job runs one model over a shard of items."""
+
+    respond_items: int = Field(default=512, ge=1, description="responses per response job (one answering expert)")
+    judge_items: int = Field(default=2048, ge=1, description="votes per judge job (one judge, one round)")
+    score_items: int = Field(default=4096, ge=1, description="difficulty scores per score job (one judge)")
+    tag_items: int = Field(default=4096, ge=1, description="instructions per tag job (one judge)")
+    embed_items: int = Field(default=200000, ge=1, description="instructions per embed job (the embedding model)")
+    max_jobs_per_step: int = Field(default=256, ge=1, le=1024,
+                                   description="shards grow so that one step maps at most this many jobs (Airflow's "
+                                               "max_map_length is 1024)")
+    checkpoint_items: int = Field(default=64, ge=1,
+                                  description="a job saves its finished records to the object store every this many "
+                                              "items; an evicted pod resumes from them")
+    judging_rounds: int | None = Field(default=None, ge=1,
+                                       description="judging rounds per battle cycle; default: 1, or with "
+                                                   "arena.sequential_voting the number of judge-role experts")
+
+
 class FlywheelSettings(StrictModel):
     min_new_gold: int = Field(default=8, ge=1, description="retrain once this many new gold examples exist")
 
@@ -326,6 +370,7 @@ class Settings(StrictModel):
     arena: ArenaSettings = ArenaSettings()
     rating: RatingSettings = RatingSettings()
     flywheel: FlywheelSettings = FlywheelSettings()
+    jobs: JobSettings = JobSettings()
     evaluation: EvaluationSettings = EvaluationSettings()
     training: TrainingSettings = TrainingSettings()
     kubernetes: KubernetesSettings = KubernetesSettings()

@@ -40,9 +40,14 @@ def backend_for(expert: Expert, config: Config) -> Backend:
         v = inf.vllm
         return VLLMBackend(expert.name, str(model_dir), dtype=v.dtype, max_model_len=v.max_model_len,
                            gpu_memory_utilization=v.gpu_memory_utilization,
-                           tensor_parallel_size=v.tensor_parallel_size, enforce_eager=v.enforce_eager)
+                           tensor_parallel_size=tensor_parallel_size(expert, config), enforce_eager=v.enforce_eager)
     raise ConfigError(f"expert '{expert.name}'", f"unknown backend {expert.backend}",
                       "use llamacpp, openai or vllm")
+
+
+def tensor_parallel_size(expert: Expert, config: Config) -> int:
+    """An offline vLLM expert's tensor parallelism: its pod's GPUs (``resources.gpus``), else the setting."""
+    return expert.resources.gpus or config.settings.inference.vllm.tensor_parallel_size
 
 
 class OpenBackends:

@@ -46,9 +46,7 @@ backends and the checkpoint, and writes the output.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import random
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -57,65 +55,36 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from warriorflow.config import ArenaSettings
-from warriorflow.errors import BackendError, ConfigError, WarriorflowError
+from warriorflow.errors import ConfigError
 from warriorflow.method import ids
-from warriorflow.method import votes as V
-from warriorflow.method.backend import Backend, Sampling
-from warriorflow.method.judging import VERDICT_CHOICES, check_template, parse_verdict, render_judge_prompt
+from warriorflow.method.backend import Backend
+from warriorflow.method.battle_jobs import (
+    BATTLE,
+    RESPONSE,
+    VOTE,
+    BatchInputError,
+    PlannedBattle,
+    VoteRequest,
+    answer,
+    battle_record,
+    cast_votes,
+    judge_order,
+    judges_needed,
+    response_request,
+    shown_order,
+    shown_orders,
+    stable_int,
+)
+from warriorflow.method.judging import check_template
 from warriorflow.method.progress import Progress
+from warriorflow.method.votes import ATTACKER_FIRST, effective_vote
 
 Backends = Mapping[str, Backend] | Callable[[str], Backend]
 
-RESPONSE, VOTE, BATTLE = "response", "vote", "battle"
-
-
-class BatchInputError(WarriorflowError, ValueError):
-    """A battle-batch input file is malformed."""
-
+__all__ = ["BATTLE", "RESPONSE", "VOTE", "BatchInputError", "BattleBatchInput", "Ledger", "PlannedBattle",
+           "battle_batch", "judge_order", "judges_needed", "preflight", "shown_order", "shown_orders", "stable_int"]
 
 # ------------------------------------------------------------------------------------------ input
-
-
-@dataclass(frozen=True)
-class PlannedBattle:
-    battle_id: str
-    instruction_id: str
-    instruction: str
-    attacker: str
-    defender: str
-    judges: tuple[str, ...]
-    battle_order: int
-
-    def to_dict(self) -> dict:
-        return {"battle_id": self.battle_id, "instruction_id": self.instruction_id, "instruction": self.instruction,
-                "attacker": self.attacker, "defender": self.defender, "judges": list(self.judges),
-                "battle_order": self.battle_order}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any], where: str = "battle") -> PlannedBattle:
-        if not isinstance(d, Mapping):
-            raise BatchInputError(where, f"must be a JSON object, not {type(d).__name__}")
-        need = ("battle_id", "instruction_id", "instruction", "attacker", "defender", "judges", "battle_order")
-        missing = [k for k in need if k not in d]
-        extra = sorted(set(d) - set(need))
-        if missing or extra:
-            problems = ([f"missing {', '.join(missing)}"] if missing else []) + (
-                [f"unknown {', '.join(extra)}"] if extra else [])
-            raise BatchInputError(where, "; ".join(problems), "write every battle with exactly: " + ", ".join(need))
-        for k in ("battle_id", "instruction_id", "instruction", "attacker", "defender"):
-            if not isinstance(d[k], str) or (k != "instruction" and not d[k]):
-                raise BatchInputError(f"{where}.{k}", "must be a non-empty string")
-        judges = d["judges"]
-        if not isinstance(judges, list) or not all(isinstance(j, str) and j for j in judges):
-            raise BatchInputError(f"{where}.judges", "must be a list of expert names")
-        if len(set(judges)) != len(judges):
-            raise BatchInputError(f"{where}.judges", f"names a judge twice: {judges}")
-        if isinstance(d["battle_order"], bool) or not isinstance(d["battle_order"], int):
-            raise BatchInputError(f"{where}.battle_order", "must be an integer")
-        if d["attacker"] == d["defender"]:
-            raise BatchInputError(where, f"attacker and defender are both '{d['attacker']}'")
-        return cls(d["battle_id"], d["instruction_id"], d["instruction"], d["attacker"], d["defender"],
-                   tuple(judges), d["battle_order"])
 
 
 @dataclass(frozen=True)
@@ -170,52 +139,6 @@ class BattleBatchInput:
         return sorted({n for b in self.battles for n in (b.attacker, b.defender, *b.judges)})
 
 
-# ------------------------------------------------------------------------------------------ seeds
-
-
-def stable_int(*parts: Any, bits: int = 64) -> int:
-    """An integer from a hash of ``parts``, the same in every process and Python version."""
-    payload = json.dumps(parts, separators=(",", ":")).encode()
-    return int.from_bytes(hashlib.sha256(payload).digest()[:8], "big") >> (64 - bits)
-
-
-def response_seed(run_seed: int, instruction_id: str, expert: str) -> int:
-    """The sampling seed of an expert's response to an instruction (31 bits: fits every backend)."""
-    return stable_int("response", run_seed, instruction_id, expert, bits=31)
-
-
-def response_sampling(arena: ArenaSettings) -> dict:
-    return {"max_tokens": arena.response_max_tokens, "temperature": arena.response_temperature,
-            "top_p": arena.response_top_p}
-
-
-def shown_order(run_seed: int, battle_id: str, judge: str) -> str:
-    """The seeded position order a judge sees a battle in (one-order mode)."""
-    rng = random.Random(stable_int("shown_order", run_seed, battle_id, judge))
-    return V.ATTACKER_FIRST if rng.random() < 0.5 else V.DEFENDER_FIRST
-
-
-def judge_order(run_seed: int, battle: PlannedBattle) -> list[str]:
-    """The seeded order in which a battle's judges are asked (sequential voting reads it front first)."""
-    order = sorted(battle.judges)
-    random.Random(stable_int("judge_order", run_seed, battle.battle_id)).shuffle(order)
-    return order
-
-
-def shown_orders(arena: ArenaSettings, battle_id: str, judge: str) -> tuple[str, ...]:
-    if arena.both_orders:
-        return (V.ATTACKER_FIRST, V.DEFENDER_FIRST)
-    return (shown_order(arena.seed, battle_id, judge),)
-
-
-def judges_needed(effective: Sequence[str], remaining: int) -> int:
-    """The fewest further judges that could decide the majority (0 when already decided or none left)."""
-    if remaining <= 0 or V.majority_decided(effective, remaining):
-        return 0
-    margin = abs(effective.count(V.ATTACKER) - effective.count(V.DEFENDER))
-    return min(remaining, (remaining - margin) // 2 + 1)
-
-
 # ------------------------------------------------------------------------------------------ the batch
 
 
@@ -244,14 +167,6 @@ class _BackendPool:
 
     def built(self) -> list[Backend]:
         return list(self._cache.values())
-
-
-def _chat(backend: Backend, name: str, conversations: list, sampling) -> list:
-    gens = backend.chat(conversations, sampling)
-    if len(gens) != len(conversations):
-        raise BackendError(f"expert '{name}'", f"returned {len(gens)} generations for {len(conversations)} prompts",
-                           "the backend breaks the batched protocol")
-    return gens
 
 
 @dataclass
@@ -291,22 +206,12 @@ def battle_batch(batch: BattleBatchInput, backends: Backends, ledger: Ledger, te
 
     vote_records = []
     battle_records = []
+    verdicts = {vid: v["verdict"] for vid, v in ckpt.votes.items()}
     for b in batch.battles:
-        effective = {}
         for judge in asked[b.battle_id]:
-            mine = [ckpt.votes[ids.vote_id(b.battle_id, judge, o)] for o in shown_orders(arena, b.battle_id, judge)]
-            vote_records += mine
-            effective[judge] = V.effective_vote([v["verdict"] for v in mine])
-        calls = sum(len(shown_orders(arena, b.battle_id, j)) for j in asked[b.battle_id])
-        full = len(b.judges) * (2 if arena.both_orders else 1)
-        battle_records.append({
-            "type": BATTLE, "battle_id": b.battle_id, "instruction_id": b.instruction_id,
-            "attacker": b.attacker, "defender": b.defender,
-            "attacker_response_id": response_ids[(b.instruction_id, b.attacker)],
-            "defender_response_id": response_ids[(b.instruction_id, b.defender)],
-            "battle_order": b.battle_order, "judges_asked": list(asked[b.battle_id]),
-            "judge_calls": calls, "judge_calls_saved": full - calls, "effective_votes": effective, "run_id": run_id,
-        })
+            vote_records += [ckpt.votes[ids.vote_id(b.battle_id, judge, o)]
+                             for o in shown_orders(arena, b.battle_id, judge)]
+        battle_records.append(battle_record(b, arena, asked[b.battle_id], verdicts, run_id))
     responses = [ckpt.responses[rid] for rid in sorted(set(response_ids.values()))]
     vote_records.sort(key=lambda v: v["vote_id"])
     battle_records.sort(key=lambda r: (r["battle_order"], r["battle_id"]))
@@ -317,7 +222,6 @@ def battle_batch(batch: BattleBatchInput, backends: Backends, ledger: Ledger, te
 def _responses(batch: BattleBatchInput, pool: _BackendPool, ckpt: Ledger, say: Progress) -> dict:
     """Generate the missing responses, one batched chat call per expert. Returns {(iid, expert): rid}."""
     arena = batch.arena
-    sampling = response_sampling(arena)
     texts = {b.instruction_id: b.instruction for b in batch.battles}
     needed: dict[str, set[str]] = defaultdict(set)
     for b in batch.battles:
@@ -327,23 +231,14 @@ def _responses(batch: BattleBatchInput, pool: _BackendPool, ckpt: Ledger, say: P
     for expert in sorted(needed):
         todo = []
         for iid in sorted(needed[expert]):
-            seed = response_seed(arena.seed, iid, expert)
-            rid = ids.response_id(iid, expert, sampling, seed)
-            rids[(iid, expert)] = rid
-            if rid not in ckpt.responses:
-                todo.append((iid, seed, rid))
+            request = response_request(arena, iid, texts[iid], expert)
+            rids[(iid, expert)] = request.response_id
+            if request.response_id not in ckpt.responses:
+                todo.append(request)
         if not todo:
             continue
         say(f"responses: {expert} answers {len(todo)} instruction(s)")
-        convs = [[{"role": "user", "content": texts[iid]}] for iid, _, _ in todo]
-        samp = [Sampling(max_tokens=arena.response_max_tokens, temperature=arena.response_temperature,
-                         top_p=arena.response_top_p, seed=seed) for _, seed, _ in todo]
-        gens = _chat(pool.get(expert), expert, convs, samp)
-        ckpt.append([{
-            "type": RESPONSE, "response_id": rid, "instruction_id": iid, "expert": expert, "text": g.text,
-            "sampling": dict(sampling), "seed": seed, "finish_reason": g.finish_reason,
-            "prompt_tokens": g.prompt_tokens, "completion_tokens": g.completion_tokens, "run_id": batch.run_id,
-        } for (iid, seed, rid), g in zip(todo, gens)])
+        ckpt.append(answer(todo, pool.get(expert), arena, batch.run_id))
     return rids
 
 
@@ -351,7 +246,6 @@ def _judging(batch: BattleBatchInput, pool: _BackendPool, ckpt: Ledger, template
              rids: dict, say: Progress) -> dict[str, list[str]]:
     """Ask the judges in rounds; returns {battle_id: judges asked, in order}."""
     arena = batch.arena
-    judge_sampling = Sampling(max_tokens=arena.judge_max_tokens, temperature=0.0, choices=VERDICT_CHOICES)
     orders = {b.battle_id: judge_order(arena.seed, b) for b in batch.battles}
     asked: dict[str, list[str]] = {b.battle_id: [] for b in batch.battles}
     open_battles = list(batch.battles)
@@ -378,15 +272,8 @@ def _judging(batch: BattleBatchInput, pool: _BackendPool, ckpt: Ledger, template
             if not todo:
                 continue
             say(f"judging round {rnd + 1}: {judge} casts {len(todo)} vote(s)")
-            convs = [_judge_conversation(template, r, ckpt, rids) for r in todo]
-            gens = _chat(pool.get(judge), judge, convs, judge_sampling)
-            records = []
-            for r, g in zip(todo, gens):
-                raw = parse_verdict(g.text)
-                records.append({"type": VOTE, "vote_id": r.vote_id, "battle_id": r.battle.battle_id, "judge": judge,
-                                "shown_order": r.order, "raw_verdict": raw, "verdict": V.to_competitor(raw, r.order),
-                                "raw_text": g.text, "run_id": batch.run_id})
-            ckpt.append(records)
+            ckpt.append(cast_votes([_vote_request(r, ckpt, rids) for r in todo], pool.get(judge), template, arena,
+                                   batch.run_id))
         for requests in per_judge.values():
             for r in requests:
                 if r.judge not in asked[r.battle.battle_id]:
@@ -399,13 +286,13 @@ def _judging(batch: BattleBatchInput, pool: _BackendPool, ckpt: Ledger, template
 
 
 def _effective(ckpt: Ledger, arena: ArenaSettings, battle_id: str, judge: str) -> str:
-    return V.effective_vote([ckpt.votes[ids.vote_id(battle_id, judge, o)]["verdict"]
-                             for o in shown_orders(arena, battle_id, judge)])
+    return effective_vote([ckpt.votes[ids.vote_id(battle_id, judge, o)]["verdict"]
+                           for o in shown_orders(arena, battle_id, judge)])
 
 
-def _judge_conversation(template: str, r: _Request, ckpt: Ledger, rids: dict) -> list[dict]:
+def _vote_request(r: _Request, ckpt: Ledger, rids: dict) -> VoteRequest:
     b = r.battle
     att = ckpt.responses[rids[(b.instruction_id, b.attacker)]]["text"]
     dfd = ckpt.responses[rids[(b.instruction_id, b.defender)]]["text"]
-    first, second = (att, dfd) if r.order == V.ATTACKER_FIRST else (dfd, att)
-    return render_judge_prompt(template, b.instruction, first, second)
+    first, second = (att, dfd) if r.order == ATTACKER_FIRST else (dfd, att)
+    return VoteRequest(r.vote_id, b.battle_id, r.judge, r.order, b.instruction, first, second)

@@ -73,23 +73,39 @@ def judge_prompt(template: str, instruction: str, language: str) -> list[dict]:
     return DIFFICULTY_PROMPT.conversation(template, instruction=instruction, language=language)
 
 
+def judges_for(instruction: Mapping, registry: Registry, max_judges: int | None = None) -> list[Expert]:
+    """The judges that score an instruction: every eligible judge, or the first ``max_judges`` of them."""
+    judges = eligible_judges(instruction["expert"], registry)
+    return judges[:max_judges] if max_judges else judges
+
+
+SCORE_SAMPLING = Sampling(max_tokens=4, temperature=0.0, choices=SCORES)
+
+
+def score_with(judge: str, backend: Backend, instructions: Sequence[Mapping], template: str, language: str,
+               run_id: str) -> list[dict]:
+    """One judge's score rows for ``instructions`` (each with instruction_id and text), in one batched call."""
+    check_template(template)
+    convs = [judge_prompt(template, ins["text"], language) for ins in instructions]
+    rows = []
+    for ins, gen in zip(instructions, backend.chat(convs, SCORE_SAMPLING), strict=True):
+        score = parse_score(gen.text)
+        rows.append({"instruction_id": ins["instruction_id"], "judge": judge, "score": score,
+                     "valid": score is not None, "raw_text": gen.text, "run_id": run_id})
+    return rows
+
+
 def score_instructions(instructions: Sequence[Mapping], registry: Registry, backends: Mapping[str, Backend],
                        template: str, language: str, run_id: str, max_judges: int | None = None) -> list[dict]:
     """Score rows (for `difficulty_scores`): one per (instruction, eligible judge), batched per judge."""
     check_template(template)
     per_judge: dict[str, list[Mapping]] = defaultdict(list)
     for ins in instructions:
-        judges = eligible_judges(ins["expert"], registry)
-        for judge in judges[:max_judges] if max_judges else judges:
+        for judge in judges_for(ins, registry, max_judges):
             per_judge[judge.name].append(ins)
     rows = []
-    sampling = Sampling(max_tokens=4, temperature=0.0, choices=SCORES)
     for judge_name, batch in per_judge.items():
-        convs = [judge_prompt(template, ins["text"], language) for ins in batch]
-        for ins, gen in zip(batch, backends[judge_name].chat(convs, sampling)):
-            score = parse_score(gen.text)
-            rows.append({"instruction_id": ins["instruction_id"], "judge": judge_name, "score": score,
-                         "valid": score is not None, "raw_text": gen.text, "run_id": run_id})
+        rows += score_with(judge_name, backends[judge_name], batch, template, language, run_id)
     return rows
 
 

@@ -25,7 +25,7 @@ from datetime import datetime
 
 from warriorflow.config import Expert, Registry
 from warriorflow.method import ids
-from warriorflow.method.battle_batch import PlannedBattle  # the battle-batch input item
+from warriorflow.method.battle_jobs import PlannedBattle  # the battle-batch input item
 
 
 @dataclass(frozen=True)

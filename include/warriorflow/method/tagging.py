@@ -86,6 +86,22 @@ def choose_judge(miner: str, registry: Registry, judges: Sequence[Expert]) -> Ex
     return next((j for j in judges if j.name in allowed), None)
 
 
+def tag_with(judge: str, backend: Backend, instructions: Sequence[Mapping], template: str,
+             categories: Sequence[str], language: str, run_id: str, *, max_tokens: int = 8) -> list[dict]:
+    """One judge's tag rows for ``instructions`` (each with instruction_id and text), in one batched call."""
+    check_template(template)
+    sha = hashlib.sha256(template.encode()).hexdigest()
+    sampling = Sampling(max_tokens=max_tokens, temperature=0.0, choices=tuple(categories))
+    convs = [render_prompt(template, ins["text"], categories, language) for ins in instructions]
+    rows = []
+    for ins, gen in zip(instructions, backend.chat(convs, sampling), strict=True):
+        category = parse_category(gen.text, categories)
+        rows.append({"instruction_id": ins["instruction_id"], "category": category, "valid": category is not None,
+                     "judge": judge, "raw_text": gen.text, "categories": list(categories),
+                     "prompt_sha256": sha, "run_id": run_id})
+    return rows
+
+
 def tag_instructions(instructions: Sequence[Mapping], registry: Registry, backends: Mapping[str, Backend],
                      template: str, categories: Sequence[str], language: str, run_id: str, *,
                      judges: Sequence[Expert] | None = None, max_tokens: int = 8) -> list[dict]:
@@ -99,16 +115,10 @@ def tag_instructions(instructions: Sequence[Mapping], registry: Registry, backen
         judge = choose_judge(ins["expert"], registry, judges)
         if judge is not None:
             per_judge[judge.name].append(ins)
-    sha = hashlib.sha256(template.encode()).hexdigest()
-    sampling = Sampling(max_tokens=max_tokens, temperature=0.0, choices=tuple(categories))
     rows = []
     for judge_name, batch in per_judge.items():
-        convs = [render_prompt(template, ins["text"], categories, language) for ins in batch]
-        for ins, gen in zip(batch, backends[judge_name].chat(convs, sampling), strict=True):
-            category = parse_category(gen.text, categories)
-            rows.append({"instruction_id": ins["instruction_id"], "category": category, "valid": category is not None,
-                         "judge": judge_name, "raw_text": gen.text, "categories": list(categories),
-                         "prompt_sha256": sha, "run_id": run_id})
+        rows += tag_with(judge_name, backends[judge_name], batch, template, categories, language, run_id,
+                         max_tokens=max_tokens)
     return rows
 
 

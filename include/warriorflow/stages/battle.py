@@ -1,7 +1,8 @@
-"""The battle step's I/O: read a planned batch, open its experts' backends and checkpoint, run the
-method's battle batch, write the results (``warriorflow battle-batch --in URI --out URI``).
-
-This is what one pod (or, embedded, one local process) runs. It never opens the rating store.
+"""The single-process reference battle batch's I/O (``warriorflow battle-batch --in URI --out URI``): read
+a batch, open every expert it needs and a checkpoint, run :func:`warriorflow.method.battle_batch.battle_batch`,
+write the results. The flywheel runs battles as per-model jobs instead (:mod:`warriorflow.stages.plan`,
+:mod:`warriorflow.stages.judging`); this path is what they are checked against, and the benchmarks'
+workload. It never opens the rating store.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ from warriorflow.method.battle_batch import BattleBatchInput, battle_batch, pref
 from warriorflow.method.progress import Progress, quiet
 from warriorflow.store.checkpoint import Checkpoint, checkpoint_path
 from warriorflow.store.jsonl import decode_jsonl, encode_jsonl
-from warriorflow.store.keys import battle_out_for
-from warriorflow.store.objects import ObjectStore, open_object_uri
+from warriorflow.store.objects import open_object_uri
 
 
 def run_battle_batch(batch: BattleBatchInput, backends: Mapping[str, Backend] | Callable[[str], Backend],
@@ -93,14 +93,3 @@ def run_battle_batch_uri(in_uri: str, out_uri: str, config: Config, checkpoint_d
     with contextlib.suppress(OSError):
         checkpoint_path(ckpt_dir, batch.to_dict(), template).unlink()
     return records
-
-
-def run_batches(config: Config, objects: ObjectStore, keys: list[str], progress: Progress = quiet) -> list[str]:
-    """Run battle batches in this process, one after another (the embedded default; production runs pods)."""
-    outs = []
-    for key in keys:
-        out = battle_out_for(key)
-        progress(f"battle batch {key} ...")
-        run_battle_batch_uri(objects.uri(key), objects.uri(out), config, progress=progress)
-        outs.append(out)
-    return outs

@@ -1,18 +1,26 @@
-"""Ingest battles: merge the run's battle result files (responses, votes, completed battles) through the
-ingest loop. Every record is checked against the plan and the registry first
-(:mod:`warriorflow.method.battle_records`); a file with any bad record is quarantined whole, with the
-problem of each line in its report, and nothing of it is committed."""
+"""Ingest the battle jobs' results: responses, then each judging round's votes; close finished battles.
+
+Every record is checked against the plan and the registry first
+(:mod:`warriorflow.method.battle_records`) and against its own job (no record it was not asked for, all
+by the job's model); a file with any bad record is quarantined whole, with the problem of each line in
+its report, and nothing of it is committed. The Great Expectations vote gate runs as for mined
+instructions. Result files of failed jobs simply do not exist: what finished goes in, the rest is
+planned again by the next run.
+
+A battle's record (judges asked, calls made and saved, its two responses) is computed here from the
+stored votes once its judging is over (:func:`warriorflow.method.battle_jobs.close`); no worker writes
+it, so no worker can forge one.
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 from warriorflow.config import Config
+from warriorflow.method.battle_jobs import PlannedBattle, close
 from warriorflow.method.battle_records import ArenaFacts, PlannedBattleRef, check_battle_records
-from warriorflow.quality.gates import gate_battles, gate_votes, rejection
+from warriorflow.quality.gates import gate_votes, rejection
 from warriorflow.stages.base import Outcome, ingest_outcome, now_utc, stage
+from warriorflow.stages.job_plans import answers_its_job, result_keys
 from warriorflow.store.ingest import Rejection, ingest_files
-from warriorflow.store.keys import run_prefix
 from warriorflow.store.objects import ObjectStore
 from warriorflow.store.rating_store import RatingStore
 
@@ -23,7 +31,7 @@ VOTE_COLUMNS = ("vote_id", "battle_id", "judge", "shown_order", "raw_verdict", "
 
 def arena_facts(config: Config, store: RatingStore, records: list[dict]) -> ArenaFacts:
     """The plan and the registry, as far as ``records`` refer to them: their battles (with the battles of their
-    responses' instructions) and the stored responses they name."""
+    responses' instructions)."""
     battle_ids = sorted({r["battle_id"] for r in records if isinstance(r.get("battle_id"), str)})
     instruction_ids = sorted({r["instruction_id"] for r in records if r.get("type") == "response"
                               and isinstance(r.get("instruction_id"), str)})
@@ -32,44 +40,81 @@ def arena_facts(config: Config, store: RatingStore, records: list[dict]) -> Aren
                        [battle_ids, instruction_ids])
     battles = {r["battle_id"]: PlannedBattleRef(r["instruction_id"], r["attacker"], r["defender"],
                                                 tuple(r["judges"] or ())) for r in rows}
-    rids = sorted({r.get(f"{side}_response_id") for r in records if r.get("type") == "battle"
-                   for side in ("attacker", "defender") if isinstance(r.get(f"{side}_response_id"), str)})
-    stored = {r["response_id"]: (r["instruction_id"], r["expert"]) for r in store.query(
-        "SELECT response_id, instruction_id, expert FROM responses WHERE response_id IN (SELECT unnest(?))", [rids])}
-    return ArenaFacts(battles, set(config.registry.names()), {e.name for e in config.registry.with_role("judge")},
-                      stored)
+    return ArenaFacts(battles, set(config.registry.names()), {e.name for e in config.registry.with_role("judge")})
 
 
-@stage("ingest_battles")
-def ingest_battles_stage(config: Config, store: RatingStore, objects: ObjectStore, run_id: str) -> Outcome:
+def _checked(config: Config, store: RatingStore, kind: str, records: list[dict]) -> Rejection | None:
+    if any(r.get("type") != kind for r in records):
+        bad = next(n for n, r in enumerate(records, start=1) if r.get("type") != kind)
+        return Rejection(f"line {bad}: a {kind} job's result holds only {kind} records")
+    problems = check_battle_records(records, arena_facts(config, store, records))
+    if problems:
+        return Rejection(f"{len(problems)} bad record(s): " + "; ".join(problems[:5]), {"problems": problems})
+    return None
+
+
+@stage("ingest_responses")
+def ingest_responses_stage(config: Config, store: RatingStore, objects: ObjectStore, run_id: str) -> Outcome:
+    """Merge the run's response job results."""
+
+    def merge(_key: str, records: list[dict]) -> dict[str, int]:
+        store.upsert("responses", [{k: r.get(k) for k in RESPONSE_COLUMNS} for r in records], key=["response_id"])
+        return {"responses": len(records)}
+
+    report = ingest_files(store, objects, result_keys(objects, run_id, "respond"), kind="responses",
+                          stage="respond", merge=merge, check=lambda rs: _checked(config, store, "response", rs),
+                          check_file=answers_its_job(objects, "respond"))
+    return ingest_outcome(report)
+
+
+@stage("ingest_votes")
+def ingest_votes_stage(config: Config, store: RatingStore, objects: ObjectStore, run_id: str) -> Outcome:
+    """Merge the run's judge job results (every round so far), then close the battles whose judging is over."""
     judges = {e.name for e in config.registry.with_role("judge")}
 
     def check(records: list[dict]) -> Rejection | None:
-        problems = check_battle_records(records, arena_facts(config, store, records))
-        if problems:
-            return Rejection(f"{len(problems)} bad record(s): " + "; ".join(problems[:5]), {"problems": problems})
-        for gate in (gate_votes([r for r in records if r["type"] == "vote"], judges=judges),
-                     gate_battles([r for r in records if r["type"] == "battle"])):
-            if not gate.success:  # the Great Expectations gate, as for mined instructions
-                return rejection(gate)
-        return None
+        bad = _checked(config, store, "vote", records)
+        if bad is not None:
+            return bad
+        gate = gate_votes(records, judges=judges)
+        return None if gate.success else rejection(gate)
 
     def merge(_key: str, records: list[dict]) -> dict[str, int]:
-        by_type: dict[str, list[dict]] = defaultdict(list)
-        for r in records:
-            by_type[r["type"]].append(r)
-        store.upsert("responses", [{k: r.get(k) for k in RESPONSE_COLUMNS} for r in by_type["response"]],
-                     key=["response_id"])
-        store.upsert("votes", [{k: r.get(k) for k in VOTE_COLUMNS} for r in by_type["vote"]], key=["vote_id"])
-        store.update("battles", "battle_id", [
-            {"battle_id": b["battle_id"], "attacker_response_id": b["attacker_response_id"],
-             "defender_response_id": b["defender_response_id"], "status": "done",
-             "judge_calls": b.get("judge_calls"), "judge_calls_saved": b.get("judge_calls_saved"),
-             "completed_at": now_utc()} for b in by_type["battle"]])
-        return {"responses": len(by_type["response"]), "votes": len(by_type["vote"]),
-                "battles": len(by_type["battle"]),
-                "invalid_votes": sum(v["verdict"] == "invalid" for v in by_type["vote"])}
+        store.upsert("votes", [{k: r.get(k) for k in VOTE_COLUMNS} for r in records], key=["vote_id"])
+        return {"votes": len(records), "invalid_votes": sum(r["verdict"] == "invalid" for r in records)}
 
-    keys = [k for k in objects.list(run_prefix(run_id, "battle/out")) if k.endswith(".jsonl")]
-    report = ingest_files(store, objects, keys, kind="battles", stage="battle", merge=merge, check=check)
-    return ingest_outcome(report)
+    report = ingest_files(store, objects, result_keys(objects, run_id, "judge"), kind="votes", stage="judge",
+                          merge=merge, check=check, check_file=answers_its_job(objects, "judge"))
+    out = ingest_outcome(report)
+    closed = close_finished(config, store, run_id)
+    return Outcome({**out.counts, "battles_done": closed, "battles_open": len(open_battles(store))}, out.notes)
+
+
+def open_battles(store: RatingStore) -> list[PlannedBattle]:
+    """Every planned battle not done yet (any run), in battle order, with its recorded panel."""
+    rows = store.query("SELECT b.battle_id, b.instruction_id, i.text, b.attacker, b.defender, b.judges, "
+                       "b.battle_order FROM battles b JOIN instructions i USING (instruction_id) "
+                       "WHERE b.status = 'planned' ORDER BY b.battle_order, b.battle_id")
+    return [PlannedBattle(r["battle_id"], r["instruction_id"], r["text"], r["attacker"], r["defender"],
+                          tuple(r["judges"] or ()), r["battle_order"]) for r in rows]
+
+
+def verdicts_of(store: RatingStore, battle_ids: list[str]) -> dict[str, str]:
+    """The stored votes of ``battle_ids``: vote id -> verdict."""
+    return {r["vote_id"]: r["verdict"] for r in store.query(
+        "SELECT vote_id, verdict FROM votes WHERE battle_id IN (SELECT unnest(?))", [battle_ids])}
+
+
+def close_finished(config: Config, store: RatingStore, run_id: str) -> int:
+    """Mark done every open battle whose judging is over (its record computed from the stored votes)."""
+    battles = open_battles(store)
+    finished = close(battles, config.settings.arena, verdicts_of(store, [b.battle_id for b in battles]), run_id)
+    rids = sorted({r[f"{side}_response_id"] for r in finished for side in ("attacker", "defender")})
+    stored = {r["response_id"] for r in store.query(
+        "SELECT response_id FROM responses WHERE response_id IN (SELECT unnest(?))", [rids])}
+    records = [r for r in finished if r["attacker_response_id"] in stored and r["defender_response_id"] in stored]
+    store.update("battles", "battle_id", [
+        {"battle_id": r["battle_id"], "attacker_response_id": r["attacker_response_id"],
+         "defender_response_id": r["defender_response_id"], "status": "done", "judge_calls": r["judge_calls"],
+         "judge_calls_saved": r["judge_calls_saved"], "completed_at": now_utc()} for r in records])
+    return len(records)

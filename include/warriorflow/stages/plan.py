@@ -1,7 +1,8 @@
 """Plan: the missing battles of the selected instructions (the fairness rules are the method's, in
-:mod:`warriorflow.method.planning`), recorded as ``planned``, and self-contained batch files written to
-``runs/RUN/battle/in/batch-NNNN.json``. Battles planned earlier but never completed are planned again,
-with their original order."""
+:mod:`warriorflow.method.planning`), recorded as ``planned``, and the response jobs they need: one per
+(answering expert, shard), each answering every instruction its expert's planned battles need and that
+has no stored response yet. Battles planned earlier but never completed are planned again, with their
+original order; their finished responses are not redone."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from collections import Counter, defaultdict
 from datetime import datetime
 
 from warriorflow.config import Config
-from warriorflow.method.battle_batch import PlannedBattle
+from warriorflow.method.battle_jobs import PlannedBattle, response_requests
 from warriorflow.method.planning import Existing, eligible_judges, plan_battles
 from warriorflow.stages.base import Outcome, now_utc, stage
-from warriorflow.store.keys import battle_in_key
+from warriorflow.stages.job_plans import write_jobs
 from warriorflow.store.objects import ObjectStore
 from warriorflow.store.rating_store import RatingStore
 
@@ -68,7 +69,8 @@ def stale_battles(config: Config, store: RatingStore) -> list[PlannedBattle]:
 @stage("plan")
 def plan_stage(config: Config, store: RatingStore, objects: ObjectStore, run_id: str,
                since: datetime | None = None, until: datetime | None = None) -> Outcome:
-    """Plan the missing battles of the instructions selected in [since, until); the value is the batch keys."""
+    """Plan the missing battles of the instructions selected in [since, until); the value is the response jobs
+    (dicts: key, step, model, items)."""
     register_experts(config, store)
     where, params = ["i.status = 'selected'"], []
     if since is not None:
@@ -94,15 +96,21 @@ def plan_stage(config: Config, store: RatingStore, objects: ObjectStore, run_id:
                  key=["battle_id"])
     # a re-planned battle's panel follows the registry of today: record it, so its votes are checked against it
     store.update("battles", "battle_id", [{"battle_id": b.battle_id, "judges": list(b.judges)} for b in retry])
-    size = config.settings.arena.battles_per_batch
-    keys = []
-    for n, start in enumerate(range(0, len(battles), size)):
-        key = battle_in_key(run_id, n)
-        payload = {"run_id": run_id, "arena": config.settings.arena.model_dump(mode="json"),
-                   "battles": [b.to_dict() for b in battles[start:start + size]]}
-        if not objects.exists(key):
-            objects.put_bytes(key, json.dumps(payload, indent=1, sort_keys=True).encode())
-        keys.append(key)
+    jobs = respond_jobs(config, store, objects, run_id, battles)
     counts_out = {"instructions": len(instructions), "planned": len(plan.battles), "retried": len(retry),
-                  "batches": len(keys), **{f"skipped_{k}": len(v) for k, v in sorted(plan.skipped.items())}}
-    return Outcome(counts_out, ["balance " + json.dumps(plan.balance(), sort_keys=True)], keys)
+                  "response_jobs": len(jobs), "responses_asked": sum(j.items for j in jobs),
+                  **{f"skipped_{k}": len(v) for k, v in sorted(plan.skipped.items())}}
+    return Outcome(counts_out, ["balance " + json.dumps(plan.balance(), sort_keys=True)],
+                   [j.to_dict() for j in jobs])
+
+
+def respond_jobs(config: Config, store: RatingStore, objects: ObjectStore, run_id: str,
+                 battles: list[PlannedBattle]) -> list:
+    """Write the response jobs ``battles`` need: per answering expert, the responses not stored yet."""
+    arena = config.settings.arena
+    wanted = response_requests(battles, arena)
+    ids_ = [r.response_id for rs in wanted.values() for r in rs]
+    have = {r["response_id"] for r in store.query(
+        "SELECT response_id FROM responses WHERE response_id IN (SELECT unnest(?))", [ids_])}
+    items = {e: [r.to_dict() for r in rs if r.response_id not in have] for e, rs in wanted.items()}
+    return write_jobs(config, objects, run_id, "respond", items, {"arena": arena.model_dump(mode="json")})

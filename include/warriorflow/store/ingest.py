@@ -43,6 +43,7 @@ class Rejection:
 
 
 Check = Callable[[list[dict]], Rejection | None]
+CheckFile = Callable[[str, list[dict]], Rejection | None]  # a check that needs the file's key
 Merge = Callable[[str, list[dict]], Mapping[str, int] | None]
 
 
@@ -85,8 +86,10 @@ def quarantine_and_record(store: RatingStore, objects: ObjectStore, key: str, st
 
 
 def ingest_files(store: RatingStore, objects: ObjectStore, keys: Iterable[str], *, kind: str, stage: str,
-                 merge: Merge, check: Check | None = None, required: Sequence[str] = ()) -> IngestReport:
-    """Merge each result file in ``keys`` once (see the module doc); idempotent and quarantining."""
+                 merge: Merge, check: Check | None = None, required: Sequence[str] = (),
+                 check_file: CheckFile | None = None) -> IngestReport:
+    """Merge each result file in ``keys`` once (see the module doc); idempotent and quarantining.
+    ``check_file(key, rows)`` runs after ``check(rows)`` for checks that need to know which file it is."""
     report = IngestReport()
     done = {r["uri"]: r["sha256"] for r in store.query("SELECT uri, sha256 FROM ingested_files")}
     for key in sorted(keys):
@@ -106,6 +109,8 @@ def ingest_files(store: RatingStore, objects: ObjectStore, keys: Iterable[str], 
             rejection: Rejection | None = Rejection(str(exc), {"problems": line_problems(data, required)})
         else:
             rejection = check(rows) if check is not None else None
+            if rejection is None and check_file is not None:
+                rejection = check_file(key, rows)
         if rejection is None:
             try:
                 with store.transaction():  # the file's rows and its ingested_files row: all or nothing

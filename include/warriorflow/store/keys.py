@@ -3,7 +3,10 @@
     runs/RUN/mine/EXPERT.jsonl              mined records of one expert (+ EXPERT.dropped.jsonl)
     runs/RUN/score/scores.jsonl             difficulty scores
     runs/RUN/tag/tags-DIGEST.jsonl          task tags of one set of instructions
-    runs/RUN/battle/in/batch-NNNN.json      a planned battle batch
+    runs/RUN/jobs/STEP/in/JOB.json          a model job's input (step: respond, judge, score, tag, embed)
+    runs/RUN/jobs/STEP/out/JOB.jsonl        its results (+ JOB.receipt.json: what it loaded, counts, time)
+    runs/RUN/jobs/STEP/ckpt/JOB/part-N.jsonl  finished records of a job still running (an evicted pod resumes)
+    runs/RUN/battle/in/batch-NNNN.json      a battle batch of the single-process reference (`arena batch`)
     runs/RUN/battle/out/batch-NNNN.jsonl    its results
     quarantine/STAGE/KEY                    a batch that failed its checks (+ .report.json, .gx.json)
 """
@@ -46,6 +49,25 @@ def battle_out_key(run_id: str, n: int) -> str:
 def battle_out_for(in_key_or_uri: str) -> str:
     """Where a battle batch writes its results: ``.../battle/in/batch-N.json`` -> ``.../battle/out/batch-N.jsonl``."""
     return in_key_or_uri.replace("/battle/in/", "/battle/out/").removesuffix(".json") + ".jsonl"
+
+
+def job_in_key(run_id: str, step: str, job_id: str) -> str:
+    return f"runs/{run_id}/jobs/{step}/in/{job_id}.json"
+
+
+def job_out_for(in_key: str) -> str:
+    """Where a job writes its results: ``.../jobs/STEP/in/JOB.json`` -> ``.../jobs/STEP/out/JOB.jsonl``."""
+    head, _, name = in_key.rpartition("/in/")
+    return f"{head}/out/{name.removesuffix('.json')}.jsonl"
+
+
+def job_receipt_for(out_key: str) -> str:
+    return out_key.removesuffix(".jsonl") + ".receipt.json"
+
+
+def job_checkpoint_prefix(in_key: str) -> str:
+    head, _, name = in_key.rpartition("/in/")
+    return f"{head}/ckpt/{name.removesuffix('.json')}/"
 
 
 def quarantine_key(stage: str, key: str) -> str:
