@@ -1,15 +1,19 @@
 """Battle the selected instructions of each data interval, then rate and select gold (steps 4-5),
-one Airflow task per step.
+one Airflow task per step; every step that runs a model is a mapped job over one model.
 
-    plan -> battle_batch[batch] -> ingest_battles -> rate -> select_gold
+    plan -> respond[expert x shard] -> ingest_responses
+         -> judge round 1: plan_votes_r1 -> judge_r1[judge x shard] -> ingest_votes_r1
+         -> ... (sequential voting: round k asks only the judges still needed)
+         -> rate -> select_gold
 
 Periodic (so `airflow backfill create` works after a new expert joins: only its missing battles are
-planned) and also triggered by new selections. The battle batches are mapped workers; the writer steps
-share the single-slot pool `warriorflow_db`. select_gold emits the `gold` asset, which triggers
-retraining.
+planned) and also triggered by new selections. The writer steps share the single-slot pool
+`warriorflow_db` and call no model; an ingest step runs when its jobs are all done (failed or not):
+finished jobs are merged, failed ones are planned again next run. select_gold emits the `gold` asset,
+which triggers retraining.
 
-Where a battle batch runs is config (`kubernetes.placement`): a local process (embedded default) or
-one KubernetesPodOperator pod per batch on the GPU node pool (production).
+Where the jobs run is config (`kubernetes.placement`): local processes, one at a time (embedded
+default), or one KubernetesPodOperator pod per job on its model's node pool, an Airflow pool each.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 
-from warriorflow.tasks.placement import on_kubernetes
+from warriorflow.tasks.battle import judging_rounds
+from warriorflow.tasks.placement import model_jobs
 
 SELECTED = Asset("warriorflow://instructions/selected")
 GOLD = Asset("warriorflow://battles/gold")
@@ -39,28 +44,28 @@ WRITER = {"pool": "warriorflow_db"}
 )
 def warriorflow_battle():
     @task(**WRITER)
-    def plan(run_id: str | None = None, dag_run=None, data_interval_start=None, data_interval_end=None) -> list[str]:
+    def plan(run_id: str | None = None, dag_run=None, data_interval_start=None, data_interval_end=None) -> list[dict]:
         from warriorflow.tasks import battle as steps
 
         return steps.plan(run_id, dag_run.run_type, data_interval_start, data_interval_end)
 
-    @task
-    def battle_batch(in_uri: str) -> str:
+    @task(**WRITER, trigger_rule="all_done")
+    def ingest_responses(run_id: str | None = None) -> dict:
         from warriorflow.tasks import battle as steps
 
-        return steps.battle_batch(in_uri)
-
-    @task
-    def battle_pods(in_uris: list[str]) -> list[dict]:
-        from warriorflow.tasks.placement import battle_pods
-
-        return battle_pods(in_uris)
+        return steps.ingest_responses(run_id)
 
     @task(**WRITER)
-    def ingest_battles(run_id: str | None = None) -> dict:
+    def plan_votes(round_no: int, run_id: str | None = None) -> list[dict]:
         from warriorflow.tasks import battle as steps
 
-        return steps.ingest_battles(run_id)
+        return steps.plan_votes(run_id, round_no)
+
+    @task(**WRITER, trigger_rule="all_done")
+    def ingest_votes(run_id: str | None = None) -> dict:
+        from warriorflow.tasks import battle as steps
+
+        return steps.ingest_votes(run_id)
 
     @task(**WRITER)
     def rate(run_id: str | None = None) -> dict:
@@ -74,13 +79,15 @@ def warriorflow_battle():
 
         return steps.select_gold(run_id)
 
-    if on_kubernetes():
-        from warriorflow.tasks.placement import pod_tasks
-
-        battled = pod_tasks("battle_batch", battle_pods(plan()))
-    else:
-        battled = battle_batch.expand(in_uri=plan())
-    battled >> ingest_battles() >> rate() >> select_gold()
+    done = ingest_responses()
+    model_jobs("respond", "respond", plan()) >> done
+    for k in range(1, judging_rounds() + 1):
+        asked = plan_votes.override(task_id=f"plan_votes_r{k}")(k)
+        counted = ingest_votes.override(task_id=f"ingest_votes_r{k}")()
+        done >> asked
+        model_jobs(f"judge_r{k}", "judge", asked) >> counted
+        done = counted
+    done >> rate() >> select_gold()
 
 
 warriorflow_battle()

@@ -1,13 +1,19 @@
-"""Mine fresh instructions every day (WarriorCoder steps 1-3), one Airflow task per step.
+"""Mine fresh instructions every day (WarriorCoder steps 1-3), one Airflow task per step; every step
+that runs a model is a mapped job over one model.
 
-    mine[expert] -> ingest -> dedup -> score -> decontaminate -> compress -> tag
+    mine[expert] -> ingest -> dedup
+      -> plan_scores -> score_jobs[judge x shard] -> score
+      -> decontaminate
+      -> plan_embeddings -> embed[shard] -> compress
+      -> plan_tags -> tag_jobs[judge x shard] -> tag
 
-mine is mapped, one worker per expert; the writer steps after it share the single-slot pool
-`warriorflow_db` and each picks its input by status, so clearing any one task is safe. tag emits the
-`selected instructions` asset, which triggers the battle DAG.
+The writer steps share the single-slot pool `warriorflow_db`, call no model, and each picks its input
+by status, so clearing any one task is safe; an ingesting step runs when its jobs are all done (failed
+or not): finished jobs are merged, the rest is planned again next run. tag emits the `selected
+instructions` asset, which triggers the battle DAG.
 
-Where `mine` runs is config (`kubernetes.placement`): a local process (embedded default) or one
-KubernetesPodOperator pod per expert on that expert's resources (production).
+Where mining and the jobs run is config (`kubernetes.placement`): local processes, one at a time
+(embedded default), or one KubernetesPodOperator pod per expert / job on its model's node pool.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Asset, dag, task
 
-from warriorflow.tasks.placement import on_kubernetes
+from warriorflow.tasks.placement import model_jobs, on_kubernetes
 
 SELECTED = Asset("warriorflow://instructions/selected")
 WRITER = {"pool": "warriorflow_db"}
@@ -63,6 +69,12 @@ def warriorflow_mine():
         return steps.dedup(run_id)
 
     @task(**WRITER)
+    def plan_scores(run_id: str | None = None) -> list[dict]:
+        from warriorflow.tasks import mine as steps
+
+        return steps.plan_scores(run_id)
+
+    @task(**WRITER, trigger_rule="all_done")
     def score(run_id: str | None = None) -> dict:
         from warriorflow.tasks import mine as steps
 
@@ -75,12 +87,24 @@ def warriorflow_mine():
         return steps.decontaminate(run_id)
 
     @task(**WRITER)
+    def plan_embeddings(run_id: str | None = None) -> list[dict]:
+        from warriorflow.tasks import mine as steps
+
+        return steps.plan_embeddings(run_id)
+
+    @task(**WRITER, trigger_rule="all_done")
     def compress(run_id: str | None = None) -> dict:
         from warriorflow.tasks import mine as steps
 
         return steps.compress(run_id)
 
-    @task(**WRITER, outlets=[SELECTED])
+    @task(**WRITER)
+    def plan_tags(run_id: str | None = None) -> list[dict]:
+        from warriorflow.tasks import mine as steps
+
+        return steps.plan_tags(run_id)
+
+    @task(**WRITER, outlets=[SELECTED], trigger_rule="all_done")
     def tag(run_id: str | None = None) -> dict:
         from warriorflow.tasks import mine as steps
 
@@ -92,7 +116,16 @@ def warriorflow_mine():
         mined = pod_tasks("mine", mine_pods(experts()))
     else:
         mined = mine.expand(expert=experts())
-    mined >> ingest() >> dedup() >> score() >> decontaminate() >> compress() >> tag()
+    deduped = mined >> ingest() >> dedup()
+    scores_asked = plan_scores()
+    deduped >> scores_asked
+    cleaned = model_jobs("score_jobs", "score", scores_asked) >> score() >> decontaminate()
+    embeds_asked = plan_embeddings()
+    cleaned >> embeds_asked
+    compressed = model_jobs("embed", "embed", embeds_asked) >> compress()
+    tags_asked = plan_tags()
+    compressed >> tags_asked
+    model_jobs("tag_jobs", "tag", tags_asked) >> tag()
 
 
 warriorflow_mine()

@@ -13,14 +13,22 @@ def test_dags_import_without_errors(dagbag):
     assert {"warriorflow_mine", "warriorflow_battle", "warriorflow_retrain"} <= set(dagbag.dag_ids)
 
 
+MINE_ORDER = ["mine", "ingest", "dedup", "plan_scores", "score_jobs", "score", "decontaminate", "plan_embeddings",
+              "embed", "compress", "plan_tags", "tag_jobs", "tag"]
+MINE_WRITERS = {"ingest", "dedup", "plan_scores", "score", "decontaminate", "plan_embeddings", "compress",
+                "plan_tags", "tag"}
+
+
 def test_mine_dag_shape(dagbag):
     dag = dagbag.get_dag("warriorflow_mine")
     tasks = {t.task_id: t for t in dag.tasks}
-    steps = ["ingest", "dedup", "score", "decontaminate", "compress", "tag"]
-    assert set(tasks) == {"experts", "mine", *steps}  # one task per method step
-    assert all(tasks[s].pool == "warriorflow_db" for s in steps) and tasks["mine"].pool != "warriorflow_db"
-    for before, after in zip(["mine", *steps], steps):  # mine[expert] -> ingest -> ... -> tag, in method order
+    assert set(tasks) == {"experts", *MINE_ORDER}  # one task per method step, and a job task per model step
+    for before, after in zip(MINE_ORDER, MINE_ORDER[1:]):  # in method order
         assert tasks[after].upstream_task_ids == {before}
+    assert {t for t in tasks if tasks[t].pool == "warriorflow_db"} == MINE_WRITERS  # the writers call no model
+    for jobs, ingest in (("score_jobs", "score"), ("embed", "compress"), ("tag_jobs", "tag")):
+        assert tasks[jobs].pool != "warriorflow_db" and tasks[ingest].trigger_rule == "all_done"
+        assert tasks[jobs].max_active_tis_per_dagrun == 1  # locally one model process at a time
     assert [o.uri for o in tasks["tag"].outlets] == ["warriorflow://instructions/selected"]
 
 
@@ -29,13 +37,30 @@ def test_battle_dag_is_periodic_and_asset_triggered(dagbag):
     assert dag.timetable.timetable.expression == "0 6 * * *"  # periodic, so `airflow backfill create` works
     assert "warriorflow://instructions/selected" in str(dag.timetable.asset_condition)
     tasks = {t.task_id: t for t in dag.tasks}
-    steps = ["ingest_battles", "rate", "select_gold"]
-    assert set(tasks) == {"plan", "battle_batch", *steps}
-    assert all(tasks[s].pool == "warriorflow_db" for s in ["plan", *steps])
-    for before, after in zip(["plan", "battle_batch", *steps], ["battle_batch", *steps]):
+    order = ["plan", "respond", "ingest_responses", "plan_votes_r1", "judge_r1", "ingest_votes_r1", "rate",
+             "select_gold"]
+    assert set(tasks) == set(order)  # the embedded arena judges in one round (no sequential voting)
+    for before, after in zip(order, order[1:]):
         assert tasks[after].upstream_task_ids == {before}
+    assert {t for t in tasks if tasks[t].pool == "warriorflow_db"} == set(order) - {"respond", "judge_r1"}
+    assert tasks["ingest_responses"].trigger_rule == tasks["ingest_votes_r1"].trigger_rule == "all_done"
     assert [o.uri for o in tasks["select_gold"].outlets] == ["warriorflow://battles/gold"]
-    assert tasks["battle_batch"].pool != "warriorflow_db"  # workers never hold the writer slot
+
+
+def test_sequential_voting_adds_judging_rounds(airflow_home, monkeypatch, tmp_path):
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.dags.conftest import REPO
+    from tests.helpers import write_yaml
+    from warriorflow.config import CONFIG_DIR
+
+    settings = write_yaml(tmp_path / "s.yaml", f"experts_file: {CONFIG_DIR / 'experts.embedded.yaml'}\n"
+                                               "arena: {sequential_voting: true}\n")
+    monkeypatch.setenv("WARRIORFLOW_CONFIG", str(settings))
+    dag = DagBag(dag_folder=str(REPO / "dags")).get_dag("warriorflow_battle")
+    ids_ = set(dag.task_ids)
+    assert {"plan_votes_r1", "judge_r1", "ingest_votes_r2", "judge_r2"} <= ids_  # two judge-role experts: 2 rounds
+    assert dag.get_task("plan_votes_r2").upstream_task_ids == {"ingest_votes_r1"}
 
 
 def test_retrain_dag_waits_on_gold(dagbag):

@@ -37,7 +37,15 @@ def test_small_real_arena_keeps_the_fairness_rules(cfg, tmp_path):
     instruction_cycle(cfg, "mine-1")
     reports = {r.stage: r for r in battle_cycle(cfg, "battle-1")}
     assert reports["plan"].counts["planned"] >= 1
-    assert reports["ingest_battles"].counts["battles"] == reports["plan"].counts["planned"]
+    assert reports["ingest_votes"].counts["battles_done"] == reports["plan"].counts["planned"]
+    assert reports["ingest_votes"].counts["battles_open"] == 0
+    # every job loaded exactly one model: the receipts say so
+    from warriorflow.store.objects import open_objects
+
+    objects = open_objects(cfg)
+    receipts = [json.loads(objects.get_bytes(k)) for k in objects.list("runs/") if k.endswith(".receipt.json")]
+    assert {r["step"] for r in receipts} >= {"score", "embed", "tag", "respond", "judge"}
+    assert all(r["models_loaded"] == [r["model"]] for r in receipts)
 
     with RatingStore(cfg.duckdb_path) as store:
         battles = store.query("SELECT b.*, i.expert AS miner FROM battles b JOIN instructions i USING (instruction_id)")
@@ -77,7 +85,7 @@ def test_small_real_arena_keeps_the_fairness_rules(cfg, tmp_path):
 
     # missing only: a second cycle plans nothing and leaves the ratings as they were
     again = {r.stage: r for r in battle_cycle(cfg, "battle-2")}
-    assert again["plan"].counts["planned"] == 0 and again["plan"].counts["batches"] == 0
+    assert again["plan"].counts["planned"] == 0 and again["plan"].counts["response_jobs"] == 0
     with RatingStore(cfg.duckdb_path) as store:
         assert store.query("SELECT DISTINCT rating_version FROM gold_selections") == version
         assert len(store.query("SELECT * FROM votes")) == len(votes)

@@ -16,13 +16,13 @@ from warriorflow.cli import main
 from warriorflow.config import CONFIG_DIR, load_config
 from warriorflow.method import ids
 from warriorflow.method.mining import TURN_MARKERS
-from warriorflow.stages.compress import compress_stage
-from warriorflow.stages.cycles import instruction_cycle
+from warriorflow.stages.compress import compress_stage, plan_embeddings_stage
+from warriorflow.stages.cycles import instruction_cycle, run_jobs_here
 from warriorflow.stages.decontaminate import decontaminate_stage
 from warriorflow.stages.dedup import dedup_stage
 from warriorflow.stages.ingest import ingest_stage
 from warriorflow.stages.mine import mine_to_files
-from warriorflow.stages.score import score_stage
+from warriorflow.stages.score import plan_scores_stage, score_stage
 from warriorflow.store.benchmarks import load_humaneval
 from warriorflow.store.keys import mine_key
 from warriorflow.store.objects import open_objects
@@ -87,6 +87,7 @@ def test_two_runs_of_the_instruction_pipeline(cfg):
 
         dd = dedup_stage(cfg, store, "run-1")
         assert dd.counts["kept"] + dd.counts["dropped_near_duplicate"] == ing.counts["ingested"]
+        run_jobs_here(cfg, plan_scores_stage(cfg, store, objects, "run-1").value)  # one job per judge
         sc = score_stage(cfg, store, objects, "run-1")
         scores = store.query("SELECT * FROM difficulty_scores")
         assert scores and all(s["valid"] and 1 <= s["score"] <= 10 for s in scores)  # constrained output
@@ -104,7 +105,8 @@ def test_two_runs_of_the_instruction_pipeline(cfg):
                           "WHERE i.prefix_sha256 = 'planted' ORDER BY shared_ngrams DESC LIMIT 1")
         assert hit == [{"benchmark": "humaneval", "task_id": "HumanEval/0"}]
 
-        cp = compress_stage(cfg, store, "run-1")
+        run_jobs_here(cfg, plan_embeddings_stage(cfg, store, objects, "run-1").value)  # the embed job
+        cp = compress_stage(cfg, store, objects, "run-1")
         assert cp.counts["selected"] == math.ceil(0.5 * cp.counts["pool"])
         first_picks = {r["instruction_id"] for r in store.query("SELECT instruction_id FROM instruction_selections")}
         emb = store.query("SELECT dim, len(vector) AS n FROM embeddings LIMIT 1")
@@ -123,7 +125,8 @@ def test_two_runs_of_the_instruction_pipeline(cfg):
         seeds = store.query("SELECT run_id, count(DISTINCT seed) AS n FROM instructions GROUP BY run_id")
         assert {r["run_id"] for r in seeds} >= {"run-1", "run-2"}
         runs = store.query("SELECT DISTINCT stage FROM stage_runs WHERE run_id = 'run-2'")
-        assert {r["stage"] for r in runs} == {"ingest", "dedup", "score", "decontaminate", "compress", "tag"}
+        assert {r["stage"] for r in runs} == {"ingest", "dedup", "plan_scores", "score", "decontaminate",
+                                              "plan_embeddings", "compress", "plan_tags", "tag"}
 
     out = CliRunner().invoke(main, ["--config", str(cfg.settings_file), "instructions"])
     assert out.exit_code == 0, out.output

@@ -6,6 +6,10 @@ create, list by label selector, read, read log, list events, patch labels, delet
 and nothing runs: every read of a pod moves it one step along ``phases`` (Pending -> Running -> the final
 phase), with container statuses to match, and its log is the scripted ``log_lines``. Every request is
 recorded so the tests can assert what the operator sent.
+
+``on_create(pod)``, when given, is called as a pod is created: a test uses it to do the pod's work in
+its own process (e.g. run the ``warriorflow job`` the pod would run, with scripted models), so that a
+DAG of jobs can run end to end against the stand-in. That is the test doing the work, not a kubelet.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ class LoopbackKubernetes:
     pods: dict[tuple[str, str], dict] = field(default_factory=dict)
     served_phases: dict[str, list[str]] = field(default_factory=dict)
     deleted: list[str] = field(default_factory=list)
+    on_create: object = None  # a callable(pod dict), see the module doc
 
     def __post_init__(self):
         self._lock = threading.Lock()
@@ -127,6 +132,8 @@ class LoopbackKubernetes:
                 pod["metadata"].update(namespace=ns, uid=f"uid-{len(self.pods)}", resourceVersion="1",
                                        creationTimestamp=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
                 self.pods[(ns, name)] = pod
+                if self.on_create is not None:
+                    self.on_create(pod)
                 return 201, self._with_status((ns, name), advance=False)
             if name is None and method == "GET":
                 items = [self._with_status(k, advance=False) for k, p in self.pods.items()

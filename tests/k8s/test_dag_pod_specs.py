@@ -1,5 +1,5 @@
-"""Every pod spec the DAGs create with `kubernetes.placement: kubernetes` (mine per expert, battle batch,
-training), built the way the DAG tasks build them -- env resolved from the Airflow connection and Variable
+"""Every pod spec the DAGs create with `kubernetes.placement: kubernetes` (mine per expert, a job per
+model and shard, training), built the way the DAG tasks build them -- env resolved from the Airflow connection and Variable
 -- and rendered through the real KubernetesPodOperator's dry-run build, validated strictly against the
 Kubernetes 1.33 schema. Plus the pod template, the runtime env and the secret guard."""
 
@@ -43,20 +43,26 @@ def airflow_prod(monkeypatch):
 
 def test_every_pod_the_dags_create_renders_and_is_valid(airflow_prod):
     from tests.k8s.airflow_env import ACCESS_KEY, BUCKET, SECRET_KEY, VLLM_KEY
-    from warriorflow.tasks.placement import battle_pods, mine_pods, training_pod_spec
+    from warriorflow.tasks.placement import job_pods, mine_pods, training_pod_spec
+    from warriorflow.tasks.pods import job_pools
 
     miners = [e.name for e in airflow_prod.registry.with_role("mine")]
-    uris = [f"s3://{BUCKET}/flywheel/runs/r1/battle/in/batch-{i:04d}.json" for i in range(3)]
-    specs = {"mine": mine_pods(miners, "scheduled__2026-11-22T00:00:00+00:00"), "battle": battle_pods(uris),
+    jobs = [{"key": f"runs/r1/jobs/judge/in/judge-r01-{m}-s{i:04d}.json", "step": "judge", "model": m, "items": 9}
+            for m in [e.name for e in airflow_prod.registry.with_role("judge")] for i in range(2)]
+    by_pool = {pool: job_pods(jobs, pool) for pool in job_pools(airflow_prod, "judge")}
+    assert {pool: len(v) for pool, v in by_pool.items()} == {"warriorflow_pool_cpu": 4,
+                                                              "warriorflow_pool_gpu-a100": 4}
+    specs = {"mine": mine_pods(miners, "scheduled__2026-11-22T00:00:00+00:00"),
+             "job": [p for v in by_pool.values() for p in v],
              "train": [training_pod_spec(["train", "--snapshot", f"s3://{BUCKET}/flywheel/snapshots/s1"])]}
-    assert [len(v) for v in specs.values()] == [4, 3, 1]
+    assert [len(v) for v in specs.values()] == [4, 8, 1]
     for kind, pods in specs.items():
         for spec in pods:
             kubernetes_validate.validate(spec, K8S, strict=True)
             rendered = _dry_run(spec)
             kubernetes_validate.validate(rendered, K8S, strict=True)
             container = rendered["spec"]["containers"][0]
-            assert container["name"] == "base" and container["command"][1] == {"battle": "battle-batch"}.get(kind, kind)
+            assert container["name"] == "base" and container["command"][1] == kind
             env = {e["name"]: e.get("value") for e in container["env"]}
             assert env["WARRIORFLOW_BUCKET"] == BUCKET and env["WARRIORFLOW_ROLE"] == "worker"
             text = json.dumps(rendered)

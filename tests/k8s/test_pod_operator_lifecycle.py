@@ -1,4 +1,5 @@
-"""THE REAL KubernetesPodOperator (cncf provider) runs a warriorflow battle-batch pod spec through its whole
+"""THE REAL KubernetesPodOperator (cncf provider) runs a warriorflow job pod spec (a response job of an
+offline GPU expert) through its whole
 execute lifecycle -- create, poll Pending -> Running -> Succeeded/Failed, fetch logs, delete -- against a
 loopback Kubernetes API served by the test (tests/k8s/loopback_api.py). That server is a STAND-IN for a
 cluster: it speaks the API the kubernetes clients use but schedules and runs nothing. What it checks is
@@ -21,7 +22,8 @@ from tests.k8s.airflow_env import ACCESS_KEY, BUCKET, S3_ENDPOINT, SECRET_KEY, V
 from tests.k8s.loopback_api import LoopbackKubernetes
 from warriorflow.tasks.pods import GPU
 
-IN_URI = f"s3://{BUCKET}/flywheel/runs/manual__2026-11-22/battle/in/batch-0003.json"
+JOB = {"key": "runs/manual__2026-11-22/jobs/respond/in/respond-qwq-32b-preview-s0003.json", "step": "respond",
+       "model": "qwq-32b-preview", "items": 12}
 RUN_ID = "manual__2026-11-22T04:21:55+00:00"
 
 
@@ -51,7 +53,7 @@ def failing_api(request, tmp_path, monkeypatch):
 class _TaskInstance:
     """The few task-instance attributes the operator reads (labels, XCom of the pod's name)."""
 
-    dag_id, task_id, map_index, try_number = "warriorflow_battle", "battle_batch", 3, 1
+    dag_id, task_id, map_index, try_number = "warriorflow_battle", "respond_gpu_a100", 3, 1
 
     def __init__(self):
         self.start_date = datetime.now(UTC)
@@ -69,23 +71,32 @@ def _context():
 def _operator(**overrides):
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
-    from warriorflow.tasks.placement import battle_pods, pod_operator_options
+    from warriorflow.tasks.placement import job_pods, pod_operator_options
 
-    [spec] = battle_pods([IN_URI])  # what the DAG's battle_pods task returns, env resolved from Airflow now
+    # what the DAG's respond_pods_gpu_a100 task returns, env resolved from Airflow now; a CPU job is not its pool's
+    [spec] = job_pods([JOB, {**JOB, "model": "qwen2.5-72b-instruct", "key": JOB["key"].replace("qwq", "qwen")}],
+                      "warriorflow_pool_gpu-a100")
     fast = {"startup_check_interval_seconds": 0.05, "poll_interval": 0.05,
             "base_container_status_polling_interval": 0.05}
-    return KubernetesPodOperator(task_id="battle_batch", pod_template_dict=spec,
+    return KubernetesPodOperator(task_id="respond_gpu_a100", pod_template_dict=spec,
                                  **{**pod_operator_options(), **fast, **overrides})
+
+
+def _in_uri() -> str:
+    from warriorflow.config import load_config
+    from warriorflow.store.objects import open_objects
+
+    return open_objects(load_config()).uri(JOB["key"])
 
 
 def _assert_the_pod_sent(api: LoopbackKubernetes, task_log: str) -> dict:
     [body] = api.created()
     kubernetes_validate.validate(body, "1.33", strict=True)  # what the operator really sent is a valid Pod
     spec, container = body["spec"], body["spec"]["containers"][0]
-    assert body["metadata"]["namespace"] == "warriorflow" and body["metadata"]["name"].startswith("battle-batch-0003-")
-    assert container["command"] == ["warriorflow", "battle-batch", "--in", IN_URI,
-                                    "--out", IN_URI.replace("/in/", "/out/").replace(".json", ".jsonl")]
-    assert container["resources"]["limits"] == {GPU: "2"}  # the largest GPU need among the battling experts
+    assert body["metadata"]["namespace"] == "warriorflow"
+    assert body["metadata"]["name"].startswith("respond-qwq-32b-preview-s0003")
+    assert container["command"] == ["warriorflow", "job", "--in", _in_uri()]
+    assert container["resources"]["limits"] == {GPU: "2"}  # the job's one model's GPUs (its tensor parallelism)
     assert spec["tolerations"] == [{"key": GPU, "operator": "Exists", "effect": "NoSchedule"}]
     assert spec["nodeSelector"] == {"cloud.google.com/gke-nodepool": "gpu-a100"}
     env = {e["name"]: e for e in container["env"]}

@@ -1,6 +1,6 @@
-"""Forged and malformed battle result files: each is quarantined whole, with the problem of each bad line
-in its report, nothing of it is committed, and the ratings never see its votes. The honest file of the
-same battle goes in."""
+"""Forged and malformed battle job results: each file is quarantined whole, with the problem of each bad
+line in its report, nothing of it is committed, and the ratings never see its votes. The honest files of
+the same battle (real job output, scripted models) go in."""
 
 from __future__ import annotations
 
@@ -11,10 +11,14 @@ import pytest
 from tests.helpers import GEMMA, QWEN, SMOLLM2
 from warriorflow.method import ids
 from warriorflow.method.battle_records import ArenaFacts, PlannedBattleRef, check_battle_records
-from warriorflow.stages.ingest_battles import ingest_battles_stage
+from warriorflow.stages.base import run_as_writer
+from warriorflow.stages.ingest_battles import ingest_responses_stage, ingest_votes_stage
+from warriorflow.stages.jobs import run_job
+from warriorflow.stages.judging import plan_votes_stage
+from warriorflow.stages.plan import plan_stage
 from warriorflow.stages.rate import rate_stage
-from warriorflow.store.jsonl import encode_jsonl
-from warriorflow.store.keys import battle_out_key
+from warriorflow.store.jsonl import decode_jsonl
+from warriorflow.store.keys import job_out_for
 from warriorflow.store.objects import open_objects
 from warriorflow.store.rating_store import RatingStore
 
@@ -66,15 +70,6 @@ FORGED = {
 }
 
 
-@pytest.fixture
-def planned(config):
-    with RatingStore(config.duckdb_path) as store:
-        store.upsert("battles", [{"battle_id": BID, "instruction_id": IID, "attacker": SMOLLM2, "defender": QWEN,
-                                  "battle_order": 0, "status": "planned", "judges": [GEMMA], "run_id": "b1"}],
-                     key=["battle_id"])
-    return config
-
-
 def _facts() -> ArenaFacts:
     return ArenaFacts({BID: PlannedBattleRef(IID, SMOLLM2, QWEN, (GEMMA,))}, {SMOLLM2, QWEN, GEMMA},
                       {SMOLLM2, QWEN, GEMMA})
@@ -93,51 +88,135 @@ def test_each_forgery_is_named(case):
     assert problems, case
 
 
-@pytest.mark.parametrize("case", sorted(FORGED))
-def test_a_forged_file_is_quarantined_whole_and_nothing_of_it_counts(planned, case):
-    objects = open_objects(planned)
-    key = battle_out_key("b1", 0)
-    lines = honest() + FORGED[case]  # the good lines first: they must not be committed either
-    objects.put_bytes(key, b"".join(json.dumps(r).encode() + b"\n" for r in lines))
-    with RatingStore(planned.duckdb_path) as store:
-        report = ingest_battles_stage(planned, store, objects, "b1")
-        assert report.counts.get("quarantined_batches") == 1, (case, report.counts)
-        for table in ("responses", "votes"):
-            assert store.query(f"SELECT count(*) AS n FROM {table}")[0]["n"] == 0, (case, table)
+class Scripted:
+    """A job loader with scripted models (one per job), so the honest job results are real job output."""
+
+    def __call__(self, config, job):
+        from tests.scripted_backend import ScriptedBackend
+
+        backend = ScriptedBackend(job.model, "hash")
+        return backend, backend.close
+
+
+@pytest.fixture
+def jobs_done(config):
+    """One planned battle (SmolLM2 attacks, Qwen defends, Gemma judges) whose jobs all ran honestly; the vote
+    job's results not ingested yet. Returns (config, respond jobs, judge jobs)."""
+    text = "Write a function that merges two sorted lists."
+    with RatingStore(config.duckdb_path) as store:
+        store.upsert("instructions", [{"instruction_id": IID, "text": text, "expert": SMOLLM2,
+                                       "mined_at": "2026-11-22 01:00:00", "run_id": "m1", "status": "selected"}],
+                     key=["instruction_id"])
+        store.upsert("instruction_selections", [{"instruction_id": IID, "run_id": "m1", "pick_rank": 0,
+                                                 "embed_model": "m"}], key=["instruction_id"])
+    objects = open_objects(config)
+    respond = run_as_writer(config, plan_stage, "b1").value
+    for j in respond:
+        run_job(config, objects, j["key"], loader=Scripted())
+    return config, respond
+
+
+def _ingest_all(config):
+    """Responses, then one judging round: (responses report, votes report)."""
+    responses = run_as_writer(config, ingest_responses_stage, "b1")
+    objects = open_objects(config)
+    judge = run_as_writer(config, plan_votes_stage, "b1", round_no=1).value
+    for j in judge:
+        run_job(config, objects, j["key"], loader=Scripted())
+    return responses, judge
+
+
+RESPONSE_FORGERIES = {
+    "text is a list": lambda r: dict(r, text=["def f(): pass"]),
+    "response by an expert outside the battle": lambda r: dict(r, expert=GEMMA),
+    "response_id forged": lambda r: dict(r, response_id="r-forged"),
+    "seed is a boolean": lambda r: dict(r, seed=True),
+    "a vote in a response file": lambda r: _vote(),
+    "an extra response nobody asked for": lambda r: _response(r["expert"]),
+}
+VOTE_FORGERIES = {
+    "judge not in the registry": lambda v: dict(v, judge="gpt-9"),
+    "a competitor votes on its own battle": lambda v: dict(v, judge=SMOLLM2,
+                                                           vote_id=ids.vote_id(BID, SMOLLM2, v["shown_order"])),
+    "a vote for a battle never planned": lambda v: _vote(battle=ids.battle_id(IID, QWEN, SMOLLM2)),
+    "verdict contradicts the raw verdict": lambda v: dict(v, raw_verdict="B", verdict="attacker")
+    if v["shown_order"] == "attacker_first" else dict(v, raw_verdict="A", verdict="attacker"),
+    "vote_id forged": lambda v: dict(v, vote_id="v-forged"),
+    "unknown shown order": lambda v: dict(v, shown_order="sideways"),
+    "verdict of the wrong type": lambda v: dict(v, verdict=1),
+    "a line that is a list": lambda v: ["type", "vote"],
+    "a line that is a string": lambda v: "vote",
+    "a record of unknown type": lambda v: {"type": "rating", "expert": SMOLLM2, "elo": 3000},
+    "a battle record smuggled in": lambda v: _battle(),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RESPONSE_FORGERIES))
+def test_a_forged_response_file_is_quarantined_whole(jobs_done, case):
+    config, respond = jobs_done
+    objects = open_objects(config)
+    out = job_out_for(respond[0]["key"])
+    records = decode_jsonl(objects.get_bytes(out))
+    forged = [*records, RESPONSE_FORGERIES[case](records[0])]  # the honest lines first: not committed either
+    objects.put_bytes(out, b"".join(json.dumps(r).encode() + b"\n" for r in forged))
+    report = run_as_writer(config, ingest_responses_stage, "b1")
+    assert report.counts.get("quarantined_batches") == 1, (case, report.counts)
+    with RatingStore(config.duckdb_path, read_only=True) as store:
+        experts = {r["expert"] for r in store.query("SELECT expert FROM responses")}
+    assert respond[0]["model"] not in experts  # nothing of the forged file went in
+    reports = [k for k in objects.list("quarantine/respond/") if k.endswith(".report.json")]
+    assert len(reports) == 1 and json.loads(objects.get_bytes(reports[0]))["reason"]
+
+
+@pytest.mark.parametrize("case", sorted(VOTE_FORGERIES))
+def test_a_forged_vote_file_is_quarantined_whole_and_nothing_of_it_counts(jobs_done, case):
+    config, _ = jobs_done
+    _responses, judge = _ingest_all(config)
+    objects = open_objects(config)
+    out = job_out_for(judge[0]["key"])
+    votes = decode_jsonl(objects.get_bytes(out))
+    forged = [*votes[:-1], VOTE_FORGERIES[case](votes[-1])]
+    objects.put_bytes(out, b"".join(json.dumps(r).encode() + b"\n" for r in forged))
+    report = run_as_writer(config, ingest_votes_stage, "b1")
+    assert report.counts.get("quarantined_batches") == 1, (case, report.counts)
+    with RatingStore(config.duckdb_path) as store:
+        assert store.query("SELECT count(*) AS n FROM votes")[0]["n"] == 0, case
         assert store.query("SELECT status FROM battles")[0]["status"] == "planned"
-        assert store.query("SELECT count(*) AS n FROM ingested_files")[0]["n"] == 0
-        assert rate_stage(planned, store, "r1").counts["battles"] == 0  # the ratings never saw it
-    reports = [k for k in objects.list("quarantine/battle/") if k.endswith(".report.json")]
-    assert len(reports) == 1 and json.loads(objects.get_bytes(reports[0]))["details"]["problems"]
+        assert rate_stage(config, store, "r1").counts["battles"] == 0  # the ratings never saw it
+    reports = [k for k in objects.list("quarantine/judge/") if k.endswith(".report.json")]
+    assert len(reports) == 1
 
 
-def test_the_honest_file_goes_in_and_counts(planned):
-    objects = open_objects(planned)
-    objects.put_bytes(battle_out_key("b1", 0), encode_jsonl(honest()))
-    with RatingStore(planned.duckdb_path) as store:
-        report = ingest_battles_stage(planned, store, objects, "b1")
-        assert report.counts == {"responses": 2, "votes": 1, "battles": 1}
-        assert rate_stage(planned, store, "r1").counts["battles"] == 1
+def test_the_honest_files_go_in_and_count(jobs_done):
+    config, _ = jobs_done
+    responses, _judge = _ingest_all(config)
+    assert responses.counts == {"responses": 2}
+    votes = run_as_writer(config, ingest_votes_stage, "b1")
+    n_votes = 2 if config.settings.arena.both_orders else 1
+    assert votes.counts["votes"] == n_votes and votes.counts["battles_done"] == 1
+    with RatingStore(config.duckdb_path) as store:
+        assert rate_stage(config, store, "r1").counts["battles"] == 1
 
 
-def test_a_store_error_midway_commits_nothing_of_the_file(planned, monkeypatch):
-    """A merge that fails after its first writes (here: the battles update) rolls the whole file back."""
-    objects = open_objects(planned)
-    objects.put_bytes(battle_out_key("b1", 0), encode_jsonl(honest()))
-    with RatingStore(planned.duckdb_path) as store:
-        real_update = store.update
+def test_a_store_error_midway_commits_nothing_of_the_file(jobs_done, monkeypatch):
+    """A merge that fails after its first writes rolls the whole file back."""
+    config, _ = jobs_done
+    from warriorflow.store import rating_store
 
-        def failing_update(table, key, rows):
-            if table == "battles":
-                from warriorflow.errors import StoreError
-                raise StoreError("table battles", "update failed: disk full", "free space")
-            return real_update(table, key, rows)
+    real_upsert = rating_store.RatingStore.upsert
 
-        monkeypatch.setattr(store, "update", failing_update)
-        report = ingest_battles_stage(planned, store, objects, "b1")
-        assert report.counts.get("quarantined_batches") == 1
+    def failing_upsert(self, table, rows, key, update=None):
+        real_upsert(self, table, rows, key, update) if update is not None else real_upsert(self, table, rows, key)
+        if table == "responses":
+            from warriorflow.errors import StoreError
+            raise StoreError("table responses", "upsert failed: disk full", "free space")
+
+    monkeypatch.setattr(rating_store.RatingStore, "upsert", failing_upsert)
+    report = run_as_writer(config, ingest_responses_stage, "b1")
+    monkeypatch.undo()
+    assert report.counts.get("quarantined_batches") == 2  # each response file, rolled back whole
+    with RatingStore(config.duckdb_path) as store:
         assert store.query("SELECT count(*) AS n FROM responses")[0]["n"] == 0  # upserted, then rolled back
-        assert store.query("SELECT count(*) AS n FROM votes")[0]["n"] == 0
 
 
 def test_the_gx_vote_gate_names_what_it_refuses():

@@ -16,10 +16,11 @@ from warriorflow.errors import StoreError
 from warriorflow.method import ids
 from warriorflow.stages.base import Outcome, StageReport, stage
 from warriorflow.stages.ingest import ingest_stage
-from warriorflow.stages.ingest_battles import ingest_battles_stage
+from warriorflow.stages.ingest_battles import ingest_votes_stage
 from warriorflow.store.ingest import Rejection, ResultFileChanged, ingest_files
 from warriorflow.store.jsonl import decode_jsonl, encode_jsonl
-from warriorflow.store.keys import battle_out_key, mine_key
+from warriorflow.method.jobs import JobInput
+from warriorflow.store.keys import job_in_key, job_out_for, mine_key
 from warriorflow.store.objects import open_objects
 from warriorflow.store.rating_store import RatingStore
 
@@ -50,12 +51,14 @@ def test_a_mined_file_rewritten_after_its_ingest_is_refused_not_skipped():
 def test_a_changed_battle_file_is_a_clear_cli_error_not_a_traceback():
     cfg = load_config()
     objects = open_objects(cfg)
-    key = battle_out_key("b1", 0)
+    in_key = job_in_key("b1", "judge", "judge-r01-j-s0000")
+    objects.put_bytes(in_key, JobInput("judge-r01-j-s0000", "judge", "j", "b1", {}, (), 1).to_json())
+    key = job_out_for(in_key)
     objects.put_bytes(key, encode_jsonl([]))
     with RatingStore(cfg.duckdb_path) as store:
-        ingest_battles_stage(cfg, store, objects, "b1")
+        ingest_votes_stage(cfg, store, objects, "b1")
     objects.put_bytes(key, b"\n")  # other bytes, same (empty) content
-    result = CliRunner().invoke(main, ["ingest-battles", "--run-id", "b1"])
+    result = CliRunner().invoke(main, ["ingest-votes", "--run-id", "b1"])
     assert result.exit_code == 2, result.output
     assert "ingested before with different content" in result.output and "Traceback" not in result.output
 

@@ -11,7 +11,8 @@ from tests.scripted_backend import ScriptedBackend
 from warriorflow.config import TASK_CATEGORIES, load_config, load_registry
 from warriorflow.errors import ConfigError, StoreError
 from warriorflow.method import tagging as tg
-from warriorflow.stages.tag import tag_stage
+from warriorflow.stages.cycles import run_jobs_here
+from warriorflow.stages.tag import plan_tags_stage, tag_stage
 from warriorflow.store.rating_store import RatingStore
 
 CATS = list(TASK_CATEGORIES)
@@ -114,6 +115,13 @@ def fake_judges(monkeypatch):
     return built
 
 
+def tag_step(cfg, store, objects, run_id) -> dict:
+    """The tag step as the cycle runs it: plan the tag jobs, run them here, ingest; both reports' counts."""
+    plan = plan_tags_stage(cfg, store, objects, run_id)
+    run_jobs_here(cfg, plan.value or [])
+    return {**plan.counts, **tag_stage(cfg, store, objects, run_id).counts}
+
+
 def test_tag_stage_tags_selected_once_and_stores_invalid_answers(tmp_path, fake_judges):
     from warriorflow.store.objects import open_objects
 
@@ -122,9 +130,9 @@ def test_tag_stage_tags_selected_once_and_stores_invalid_answers(tmp_path, fake_
     with RatingStore(cfg.duckdb_path) as store:
         _seed(store, {"i1": ("a", "selected"), "i2": ("b", "selected"), "i3": ("c", "selected"),
                       "i4": ("b", "clean"), "i5": ("a", "dropped")})
-        report = tag_stage(cfg, store, objects, "run-1")
-        assert report.counts == {"input": 3, "tagged": 3, "invalid": 1, "no_eligible_judges": 0,
-                                 "category_debugging": 2}
+        counts = tag_step(cfg, store, objects, "run-1")
+        assert counts == {"untagged": 3, "no_eligible_judges": 0, "tag_jobs": 2, "tags_asked": 3, "tagged": 3,
+                          "invalid": 1, "category_debugging": 2}
         tags = store.query("SELECT instruction_id, category, valid, judge, raw_text FROM task_tags ORDER BY 1")
         assert [tuple(t.values()) for t in tags] == [
             ("i1", None, False, "b", "maybe reasoning or analysis"), ("i2", "debugging", True, "a", "debugging"),
@@ -133,24 +141,24 @@ def test_tag_stage_tags_selected_once_and_stores_invalid_answers(tmp_path, fake_
         assert {r["instruction_id"]: r["task_category"] for r in cats} == {
             "i1": None, "i2": "debugging", "i3": "debugging", "i4": None, "i5": None}
         assert all(b.closed for b in fake_judges) and sorted(b.name for b in fake_judges) == ["a", "b"]
-        assert len(list(objects.list("runs/run-1/tag/"))) == 1
+        assert len(list(objects.list("runs/run-1/jobs/tag/in/"))) == 2  # one job per judge
 
         # idempotent: nothing left to tag, no backend built, the store unchanged
         fake_judges.clear()
         before = store.query("SELECT * FROM task_tags ORDER BY instruction_id")
-        again = tag_stage(cfg, store, objects, "run-1")
-        assert again.counts["input"] == 0 and again.counts["tagged"] == 0 and fake_judges == []
+        again = tag_step(cfg, store, objects, "run-1")
+        assert again["untagged"] == 0 and again.get("tagged", 0) == 0 and fake_judges == []
         assert store.query("SELECT * FROM task_tags ORDER BY instruction_id") == before
 
         # a newly selected instruction is tagged by the next run, alone
         store.update("instructions", "instruction_id", [{"instruction_id": "i4", "status": "selected"}])
-        assert tag_stage(cfg, store, objects, "run-2").counts["tagged"] == 1
+        assert tag_step(cfg, store, objects, "run-2")["tagged"] == 1
         assert [b.name for b in fake_judges] == ["a"] and len(fake_judges[0].calls[0][0]) == 1
         runs = store.query("SELECT run_id, stage, attempt, counts->>'tagged' AS tagged FROM stage_runs "
-                           "ORDER BY run_id, attempt")
+                           "WHERE stage = 'tag' ORDER BY run_id, attempt")
         # the rerun of run-1 is its second attempt: it adds a row and leaves the first attempt's counts alone
         assert [(r["run_id"], r["stage"], r["attempt"], r["tagged"]) for r in runs] == [
-            ("run-1", "tag", 1, "3"), ("run-1", "tag", 2, "0"), ("run-2", "tag", 1, "1")]
+            ("run-1", "tag", 1, "3"), ("run-1", "tag", 2, None), ("run-2", "tag", 1, "1")]
 
 
 def test_tag_stage_scope_preferred_judges_no_judge_and_disabled(tmp_path, fake_judges):
@@ -160,36 +168,43 @@ def test_tag_stage_scope_preferred_judges_no_judge_and_disabled(tmp_path, fake_j
     objects = open_objects(cfg)
     with RatingStore(cfg.duckdb_path) as store:
         _seed(store, {"i1": ("a", "clean"), "i2": ("b", "scored"), "i3": ("c", "selected"), "i4": ("c", "unique")})
-        report = tag_stage(cfg, store, objects, "r")
-        assert report.counts == {"input": 3, "tagged": 2, "invalid": 0, "no_eligible_judges": 1,
-                                 "category_theory": 2}
+        counts = tag_step(cfg, store, objects, "r")
+        assert counts == {"untagged": 3, "no_eligible_judges": 1, "tag_jobs": 1, "tags_asked": 2, "tagged": 2,
+                          "category_theory": 2}
         assert {r["instruction_id"] for r in store.query("SELECT instruction_id FROM task_tags")} == {"i2", "i3"}
         assert [b.name for b in fake_judges] == ["a-served"]
     off = _cfg(tmp_path / "off", "{enabled: false}")
     with RatingStore(off.duckdb_path) as store:
         _seed(store, {"i1": ("a", "selected")})
-        assert tag_stage(off, store, open_objects(off), "r").counts == {"disabled": 1}
+        assert tag_step(off, store, open_objects(off), "r") == {"disabled": 1}
         assert store.query("SELECT count(*) AS n FROM task_tags")[0]["n"] == 0
 
 
 def test_tag_stage_quarantines_a_bad_result_file(tmp_path, fake_judges):
-    import hashlib
-
+    from warriorflow.store.keys import job_out_for
     from warriorflow.store.objects import open_objects
 
     cfg = _cfg(tmp_path)
     objects = open_objects(cfg)
     with RatingStore(cfg.duckdb_path) as store:
         _seed(store, {"i1": ("a", "selected")})
-        key = f"runs/r/tag/tags-{hashlib.sha256(b'i1').hexdigest()[:16]}.jsonl"
+        job = plan_tags_stage(cfg, store, objects, "r").value[0]
+        key = job_out_for(job["key"])  # a worker wrote a category outside the set
         objects.put_bytes(key, (json.dumps({"instruction_id": "i1", "category": "poetry", "valid": True,
-                                            "judge": "b", "run_id": "r", "prompt_sha256": "x"}) + "\n").encode())
+                                            "judge": job["model"], "run_id": "r", "prompt_sha256": "x"}) + "\n"
+                                ).encode())
         with pytest.raises(StoreError, match="quarantined.*poetry"):
             tag_stage(cfg, store, objects, "r")
         assert not objects.exists(key) and objects.exists(f"quarantine/tag/{key}")
         assert store.query("SELECT stage FROM quarantine") == [{"stage": "tag"}]
         assert store.query("SELECT count(*) AS n FROM task_tags")[0]["n"] == 0
         assert fake_judges == []  # the existing result file was used, no judge was asked
+        # a result file answering an instruction its job did not ask about is refused the same way
+        objects.put_bytes(key, (json.dumps({"instruction_id": "i9", "category": "theory", "valid": True,
+                                            "judge": job["model"], "run_id": "r", "prompt_sha256": "x"}) + "\n"
+                                ).encode())
+        with pytest.raises(StoreError, match="was not asked"):
+            tag_stage(cfg, store, objects, "r")
 
 
 def test_bad_tagging_settings_are_config_errors(tmp_path):

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from warriorflow import __version__
-from warriorflow.cli import airflow, arena, doctor, evaluate, instructions, report, serve, snapshot, train
+from warriorflow.cli import airflow, arena, doctor, evaluate, instructions, pods, report, serve, snapshot, train
 from warriorflow.errors import WarriorflowError, install_redaction, redact
 
 
@@ -47,7 +47,7 @@ for command in (
     arena.plan, arena.job, arena.plan_votes_cmd, arena.ingest_responses_cmd, arena.ingest_votes_cmd, arena.battle,
     arena.battle_batch, arena.rate, arena.export, arena.leaderboard,
     serve.serve_gguf_cmd, snapshot.snapshot, train.train, report.report, evaluate.evaluate_cmd, evaluate.models_cmd,
-    airflow.airflow_cmd,
+    airflow.airflow_cmd, pods.pods,
 ):
     main.add_command(command)
 

@@ -37,11 +37,10 @@ def job(ctx: click.Context, in_uri: str) -> None:
     """Run one model job, file in and file out (what a pod or a local worker process runs): load the job's one
     model, answer, judge, score, tag or embed its items, write the result file and its receipt. Never opens the
     rating store; resumes from its checkpoints in the object store; does nothing when its result exists."""
-    from warriorflow.stages.jobs import run_job
-    from warriorflow.store.objects import open_object_uri
+    from warriorflow.stages.jobs import job_location, run_job
 
     config = config_of(ctx)
-    objects, key = open_object_uri(in_uri, config)
+    objects, key = job_location(config, in_uri)
     result = run_job(config, objects, key, progress=click.echo)
     click.echo(json.dumps(result.receipt or {"job_id": result.job_id, "skipped": result.skipped}, sort_keys=True))
 

@@ -195,6 +195,9 @@ class KubernetesSettings(StrictModel):
                                       description="pod env var -> Airflow Variable, read when the task runs "
                                                   "(never secrets: those are Kubernetes secrets)")
     training: PodResources = Field(default=PodResources(gpus=1), description="resources of training pods")
+    cpu_job: PodResources = Field(default=PodResources(cpu="2", memory="4Gi"),
+                                  description="resources of a job whose model is served (an openai expert): it only "
+                                              "calls the endpoint")
     namespace: str = "warriorflow"
     default_image: str = "ghcr.io/your-org/warriorflow-worker:0.1.0"
     node_pool_label: str = Field(default="cloud.google.com/gke-nodepool",

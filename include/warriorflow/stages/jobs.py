@@ -87,6 +87,23 @@ def load_model(config: Config, job: JobInput) -> tuple[Any, Callable[[], None]]:
     return backend, backend.close
 
 
+def job_location(config: Config, in_uri: str) -> tuple[ObjectStore, str]:
+    """The configured object store and the key of a job input URI under it (results and checkpoints go
+    beside it, under the same run's prefix)."""
+    from warriorflow.store.objects import open_objects
+
+    objects = open_objects(config)
+    root = objects.uri("").rstrip("/") + "/"
+    if not in_uri.startswith(root) or "/jobs/" not in in_uri[len(root):]:
+        raise ConfigError(f"job input {in_uri}", f"is not a job input under the configured object store {root}",
+                          "run the job with the settings that planned it (WARRIORFLOW_CONFIG), on a URI it printed")
+    from urllib.parse import unquote
+
+    rel = in_uri[len(root):]
+    key = unquote(rel)  # a file:// URI quotes its path (a run id has ':' and '+')
+    return objects, key if objects.uri(key) == in_uri else rel
+
+
 def run_job(config: Config, objects: ObjectStore, in_key: str, progress: Progress = quiet,
             loader: Callable[[Config, JobInput], tuple[Any, Callable[[], None]]] = load_model) -> JobResult:
     """Run the job whose input is at ``in_key`` (see the module doc)."""

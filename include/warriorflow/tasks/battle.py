@@ -1,46 +1,50 @@
-"""The battle DAG's steps: plan -> battle batches (workers) -> ingest battles -> rate -> select gold."""
+"""The battle DAG's steps: plan -> response jobs -> ingest responses -> judging rounds (plan votes -> judge
+jobs -> ingest votes) -> rate -> select gold. The writer steps here; the jobs run through
+:func:`warriorflow.tasks.placement.model_jobs`."""
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime
 
-from warriorflow.store.keys import battle_out_for
-from warriorflow.tasks.worker import config, logged, run_cli, writer_step
+from warriorflow.tasks.worker import config, writer_step, writer_value
 
 log = logging.getLogger(__name__)
 
 TIMED_RUN_TYPES = ("scheduled", "backfill")  # Airflow DagRunType values of runs that own a data interval
 
 
-def plan(run_id: str, run_type: str, since: datetime | None, until: datetime | None) -> list[str]:
-    """Plan missing battles; return batch URIs. A scheduled or backfill run plans the instructions selected
-    in its data interval; any other run (asset-triggered, manual) plans everything still missing."""
+def plan(run_id: str, run_type: str, since: datetime | None, until: datetime | None) -> list[dict]:
+    """Plan missing battles; return their response jobs. A scheduled or backfill run plans the instructions
+    selected in its data interval; any other run (asset-triggered, manual) plans everything still missing."""
     from warriorflow.stages.plan import plan_stage
-    from warriorflow.store.objects import open_objects
-    from warriorflow.store.rating_store import RatingStore
 
     timed = str(getattr(run_type, "value", run_type)) in TIMED_RUN_TYPES
-    cfg = config()
-    objects = open_objects(cfg)
-    with RatingStore(cfg.duckdb_path) as store:
-        report = plan_stage(cfg, store, objects, run_id, since=since if timed else None,
-                            until=until if timed else None)
-    logged(report)
-    return [objects.uri(k) for k in report.value]
+    return writer_value(plan_stage, run_id, since=since if timed else None, until=until if timed else None)
 
 
-def battle_batch(in_uri: str) -> str:
-    """Run one planned batch as a worker; return the URI of its results."""
-    out_uri = battle_out_for(in_uri)
-    run_cli("battle-batch", "--in", in_uri, "--out", out_uri)
-    return out_uri
+def judging_rounds() -> int:
+    from warriorflow.stages.cycles import judging_rounds as rounds
+
+    return rounds(config())
 
 
-def ingest_battles(run_id: str) -> dict[str, int]:
-    from warriorflow.stages.ingest_battles import ingest_battles_stage
+def ingest_responses(run_id: str) -> dict[str, int]:
+    from warriorflow.stages.ingest_battles import ingest_responses_stage
 
-    return writer_step(ingest_battles_stage, run_id)
+    return writer_step(ingest_responses_stage, run_id)
+
+
+def plan_votes(run_id: str, round_no: int) -> list[dict]:
+    from warriorflow.stages.judging import plan_votes_stage
+
+    return writer_value(plan_votes_stage, run_id, round_no=round_no)
+
+
+def ingest_votes(run_id: str) -> dict[str, int]:
+    from warriorflow.stages.ingest_battles import ingest_votes_stage
+
+    return writer_step(ingest_votes_stage, run_id)
 
 
 def rate(run_id: str) -> dict[str, int]:

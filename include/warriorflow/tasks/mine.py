@@ -1,8 +1,10 @@
-"""The mine DAG's steps: mine[expert] (a worker) -> ingest -> dedup -> score -> decontaminate -> compress -> tag."""
+"""The mine DAG's steps: mine[expert] (a worker) -> ingest -> dedup -> score (plan, jobs, ingest) ->
+decontaminate -> compress (plan the embed job, job, select) -> tag (plan, jobs, ingest). The writer steps
+here; the jobs run through :func:`warriorflow.tasks.placement.model_jobs`."""
 
 from __future__ import annotations
 
-from warriorflow.tasks.worker import config, run_cli, writer_step
+from warriorflow.tasks.worker import config, run_cli, writer_step, writer_value
 
 
 def miners() -> list[str]:
@@ -26,6 +28,12 @@ def dedup(run_id: str) -> dict[str, int]:
     return writer_step(dedup_stage, run_id)
 
 
+def plan_scores(run_id: str) -> list[dict]:
+    from warriorflow.stages.score import plan_scores_stage
+
+    return writer_value(plan_scores_stage, run_id)
+
+
 def score(run_id: str) -> dict[str, int]:
     from warriorflow.stages.score import score_stage
 
@@ -38,10 +46,22 @@ def decontaminate(run_id: str) -> dict[str, int]:
     return writer_step(decontaminate_stage, run_id)
 
 
+def plan_embeddings(run_id: str) -> list[dict]:
+    from warriorflow.stages.compress import plan_embeddings_stage
+
+    return writer_value(plan_embeddings_stage, run_id)
+
+
 def compress(run_id: str) -> dict[str, int]:
     from warriorflow.stages.compress import compress_stage
 
     return writer_step(compress_stage, run_id)
+
+
+def plan_tags(run_id: str) -> list[dict]:
+    from warriorflow.stages.tag import plan_tags_stage
+
+    return writer_value(plan_tags_stage, run_id)
 
 
 def tag(run_id: str) -> dict[str, int]:

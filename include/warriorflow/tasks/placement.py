@@ -1,12 +1,17 @@
 """Where worker steps run, chosen by config (``kubernetes.placement``), never by editing DAGs.
 
 * ``local`` (the embedded default): the worker step runs ``python -m warriorflow.cli ...`` as a local
-  process inside the Airflow task (``warriorflow.tasks.worker.run_cli``).
-* ``kubernetes``: the same CLI command runs in a pod: a (mapped) KubernetesPodOperator per expert or
-  batch, deferrable, following the pod's logs and deleting it at the end. The pod specs come from
-  ``warriorflow.tasks.pods`` and are built when the task runs, with the non-secret env resolved then from
-  Airflow: the S3 endpoint and region from the object store's Airflow connection and
-  ``kubernetes.variables`` from Airflow Variables. Credentials stay Kubernetes secrets (secretKeyRef).
+  process inside the Airflow task (``warriorflow.tasks.worker.run_cli``); a step's mapped job tasks run
+  one at a time, so one CPU process holds one model at a time.
+* ``kubernetes``: the same CLI command runs in a pod: a mapped KubernetesPodOperator per job (or per
+  mining expert), deferrable, following the pod's logs and deleting it at the end, retried with
+  exponential backoff. A step's jobs are split by Airflow pool at parse time (one pool per node pool,
+  ``kubernetes.pools`` slots each), so at most N pods run on a node pool at once. The pod specs come
+  from ``warriorflow.tasks.pods`` and are built when the task runs, with the non-secret env resolved then
+  from Airflow: the S3 endpoint and region from the object store's Airflow connection and
+  ``kubernetes.variables`` from Airflow Variables. Credentials stay Kubernetes secrets (secretKeyRef);
+  with ``kubernetes.s3_credentials: airflow_connection`` the pods task first copies the connection's
+  login and password into that secret.
 
 The DAG files call ``on_kubernetes()`` when they are parsed. This module imports only the standard
 library at import time; the cncf provider is imported only when the placement is ``kubernetes``.
@@ -134,16 +139,96 @@ def mine_pods(experts: list[str], run_id: str) -> list[dict]:
     return finish_pods(config, [mine_pod(config, e, run_id) for e in experts])
 
 
-def battle_pods(in_uris: list[str]) -> list[dict]:
-    """One pod spec per planned battle batch: ``battle-batch --in URI --out URI`` on the experts' resources."""
+def job_pods(jobs: list[dict], pool: str) -> list[dict]:
+    """One pod spec per job of ``jobs`` (dicts: key, step, model, items) whose model runs in ``pool``."""
     from warriorflow.config import load_config
-    from warriorflow.store.keys import battle_out_for
-    from warriorflow.tasks.pods import batch_name, battle_batch_pod, battle_experts
+    from warriorflow.method.jobs import Job
+    from warriorflow.store.objects import open_objects
+    from warriorflow.tasks.pods import job_pod, job_resources, pool_for
 
     config = load_config()
-    experts = battle_experts(config)
-    return finish_pods(config, [battle_batch_pod(config, u, battle_out_for(u), experts, batch_name(u))
-                                for u in in_uris])
+    objects = open_objects(config)
+    mine = [Job.from_dict(j) for j in jobs]
+    mine = [j for j in mine if j.step == "embed" and pool_for(config.settings.compression.resources) == pool
+            or j.step != "embed" and pool_for(job_resources(config, j.step, j.model)) == pool]
+    sync_s3_secret(config)
+    return finish_pods(config, [job_pod(config, objects.uri(j.key), j.step, j.model,
+                                        j.key.rsplit("/", 1)[-1].removesuffix(".json")) for j in mine])
+
+
+def sync_s3_secret(config) -> None:
+    """With ``kubernetes.s3_credentials: airflow_connection``: write the object store connection's login and
+    password into ``kubernetes.s3_secret`` (create or replace), so pods read them by reference only."""
+    k = config.settings.kubernetes
+    conn_id = config.settings.object_store.s3.airflow_conn_id
+    if k.s3_credentials != "airflow_connection":
+        return
+    from warriorflow.errors import ConfigError
+
+    if not conn_id:
+        raise ConfigError("kubernetes.s3_credentials", "is airflow_connection but object_store.s3.airflow_conn_id "
+                          "is not set", "name the Airflow connection holding the S3 keys")
+    from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
+    from airflow.sdk import BaseHook
+
+    conn = BaseHook.get_connection(conn_id)
+    body = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": k.s3_secret, "namespace": k.namespace,
+                         "labels": {"app.kubernetes.io/managed-by": "warriorflow"}},
+            "stringData": {"access_key_id": conn.login or "", "secret_access_key": conn.password or ""}}
+    api = KubernetesHook(conn_id=k.airflow_conn_id).core_v1_client
+    write_secret(api, k.namespace, body)
+
+
+def write_secret(api, namespace: str, body: dict) -> None:
+    """Replace the secret, or create it when it does not exist yet (a kubernetes CoreV1Api)."""
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        api.replace_namespaced_secret(body["metadata"]["name"], namespace, body)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        api.create_namespaced_secret(namespace, body)
+
+
+def model_jobs(task_id: str, step: str, jobs):
+    """Parse time: the mapped tasks that run ``jobs`` (an XComArg of job dicts) of ``step``: locally one mapped
+    task running them one at a time; on Kubernetes a mapped pod task per Airflow pool, retried with backoff.
+    Returns the tasks (the ingest step after them uses trigger_rule all_done)."""
+    from datetime import timedelta
+
+    from airflow.sdk import task
+
+    from warriorflow.config import load_config
+
+    config = load_config()
+    if config.settings.kubernetes.placement != KUBERNETES:
+        @task(task_id=task_id, max_active_tis_per_dagrun=1)
+        def run_local(job: dict) -> str:
+            from warriorflow.tasks.jobs import run_local_job
+
+            return run_local_job(job)
+
+        return [run_local.expand(job=jobs)]
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+    from warriorflow.tasks.pods import job_pools, pool_task_suffix
+
+    k = config.settings.kubernetes
+    out = []
+    for pool in job_pools(config, step):
+        suffix = pool_task_suffix(pool)
+
+        @task(task_id=f"{task_id}_pods_{suffix}")
+        def specs(jobs: list[dict], pool: str = pool) -> list[dict]:
+            return job_pods(jobs, pool)
+
+        out.append(KubernetesPodOperator.partial(
+            task_id=f"{task_id}_{suffix}", pool=pool, retries=k.retries, retry_exponential_backoff=True,
+            retry_delay=timedelta(seconds=k.retry_delay_s), **pod_operator_options(config))
+            .expand(pod_template_dict=specs(jobs)))
+    return out
 
 
 def training_pod_spec(args: list[str]) -> dict:

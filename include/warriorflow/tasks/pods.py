@@ -1,8 +1,14 @@
-"""Pod specs for worker steps on Kubernetes: a battle batch, mining an expert, training, or any other
-``warriorflow`` CLI command. Resources come from the experts' registry ``resources`` (or
-``kubernetes.training`` for training): image, node pool (node selector), ``nvidia.com/gpu`` limits with
-the matching toleration, CPU and memory. S3 credentials come from a Kubernetes secret by reference; no
-secret value is ever part of a spec. The settings file and experts registry come from a ConfigMap.
+"""Pod specs for worker steps on Kubernetes: a model job (one model each), mining an expert, training, or
+any other ``warriorflow`` CLI command. Resources come from the job's model: an offline expert's registry
+``resources`` (image, node pool as a node selector, exactly its ``nvidia.com/gpu`` with the matching
+toleration, CPU and memory; its vLLM engine runs with that many GPUs of tensor parallelism), a served
+expert's CPU job (``kubernetes.cpu_job``: it only calls the endpoint), ``compression.resources`` for the
+embed job, ``kubernetes.training`` for training. Each pod runs in the Airflow pool of its node pool.
+
+Credentials are never values in a spec: S3 keys come from ``kubernetes.s3_secret`` by reference (or none
+at all with ``s3_credentials: service_account``: IRSA / Workload Identity), a served expert's API key
+from ``kubernetes.endpoint_secret`` (key: its ``api_key_env`` name). The settings file and experts
+registry come from a ConfigMap.
 
 The specs are plain dicts (the Kubernetes API's JSON), so they travel through XCom to a mapped
 KubernetesPodOperator (``pod_template_dict``); ``docker/pod-template.yaml`` shows the fixed base every
@@ -13,10 +19,8 @@ from __future__ import annotations
 
 import copy
 import re
-from pathlib import PurePosixPath
-from urllib.parse import urlparse
 
-from warriorflow.config import Config, Expert, PodResources
+from warriorflow.config import BackendKind, Config, PodResources
 
 GPU = "nvidia.com/gpu"
 BASE_CONTAINER = "base"  # the container KubernetesPodOperator follows (logs, exit code)
@@ -30,8 +34,10 @@ def pod_name(*parts: str) -> str:
     return name[:63].rstrip("-") or "warriorflow"
 
 
-def cli_pod(config: Config, name: str, args: list[str], resources: PodResources) -> dict:
-    """A pod that runs ``warriorflow ARGS`` with ``resources``: the one way any CLI command runs in a pod."""
+def cli_pod(config: Config, name: str, args: list[str], resources: PodResources,
+            secret_env: dict[str, str] | None = None, labels: dict[str, str] | None = None) -> dict:
+    """A pod that runs ``warriorflow ARGS`` with ``resources``: the one way any CLI command runs in a pod.
+    ``secret_env``: env var -> key in ``kubernetes.endpoint_secret`` (served experts' API keys)."""
     k = config.settings.kubernetes
     requests = {r: v for r, v in (("cpu", resources.cpu), ("memory", resources.memory)) if v}
     limits = {GPU: str(resources.gpus)} if resources.gpus else {}
@@ -42,8 +48,11 @@ def cli_pod(config: Config, name: str, args: list[str], resources: PodResources)
         env.append({"name": "WARRIORFLOW_CONFIG", "value": f"{CONFIG_MOUNT}/{config.settings_file.name}"})
         mounts.append({"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True})
         volumes.append({"name": "config", "configMap": {"name": k.config_map}})
-    env += [{"name": var, "valueFrom": {"secretKeyRef": {"name": k.s3_secret, "key": key}}}
-            for var, key in S3_SECRET_KEYS]
+    if k.s3_credentials != "service_account":  # IRSA / Workload Identity: no keys at all
+        env += [{"name": var, "valueFrom": {"secretKeyRef": {"name": k.s3_secret, "key": key}}}
+                for var, key in S3_SECRET_KEYS]
+    env += [{"name": var, "valueFrom": {"secretKeyRef": {"name": k.endpoint_secret, "key": key}}}
+            for var, key in sorted((secret_env or {}).items())]
     if k.models_pvc:
         mounts.append({"name": "models", "mountPath": "/models", "readOnly": True})
         volumes.append({"name": "models", "persistentVolumeClaim": {"claimName": k.models_pvc, "readOnly": True}})
@@ -65,42 +74,73 @@ def cli_pod(config: Config, name: str, args: list[str], resources: PodResources)
     return {"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": pod_name(name), "namespace": k.namespace,
                          "labels": {"app.kubernetes.io/name": "warriorflow-worker",
-                                    "app.kubernetes.io/component": pod_name(args[0])}},
+                                    "app.kubernetes.io/component": pod_name(args[0]), **(labels or {})}},
             "spec": spec}
 
 
-def largest_resources(experts: list[Expert]) -> PodResources:
-    """The largest resources any of ``experts`` asks for (GPUs, CPU, memory); the first image and pool named."""
-    pools = sorted({e.resources.node_pool for e in experts if e.resources.node_pool})
-    return PodResources(gpus=max((e.resources.gpus for e in experts), default=0),
-                        node_pool=pools[0] if pools else None,
-                        image=next((e.resources.image for e in experts if e.resources.image), None),
-                        cpu=_max(e.resources.cpu for e in experts), memory=_max(e.resources.memory for e in experts))
+def job_resources(config: Config, step: str, model: str) -> PodResources:
+    """What a job's pod asks for: its model's resources (see the module doc)."""
+    if step == "embed":
+        return config.settings.compression.resources
+    expert = config.registry.get(model)
+    if expert.backend is BackendKind.openai:  # served: the job only calls the endpoint
+        return config.settings.kubernetes.cpu_job
+    return expert.resources
 
 
-def worker_pod(config: Config, name: str, command: list[str], experts: list[Expert]) -> dict:
-    """A pod that runs ``warriorflow COMMAND`` with the largest resources any of ``experts`` asks for."""
-    return cli_pod(config, name, command, largest_resources(experts))
+def pool_for(resources: PodResources) -> str:
+    """The Airflow pool of a pod with ``resources``: one per node pool (``warriorflow_pool_<node pool>``), else
+    ``warriorflow_pool_gpu`` / ``warriorflow_pool_cpu``."""
+    name = resources.node_pool or ("gpu" if resources.gpus else "cpu")
+    return "warriorflow_pool_" + re.sub(r"[^A-Za-z0-9_.-]+", "-", name)
 
 
-def battle_batch_pod(config: Config, in_uri: str, out_uri: str, experts: list[Expert], batch: str) -> dict:
-    return worker_pod(config, f"battle-{batch}", ["battle-batch", "--in", in_uri, "--out", out_uri], experts)
+def pool_task_suffix(pool: str) -> str:
+    """``warriorflow_pool_gpu-a100`` -> ``gpu_a100``: the suffix of a step's mapped pod task in that pool."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", pool.removeprefix("warriorflow_pool_"))
 
 
-def battle_experts(config: Config) -> list[Expert]:
-    """The experts a battle batch may load: every answerer and judge (judges are all the other experts)."""
-    return [e for e in config.registry.experts if {"answer", "judge"} & {str(r) for r in e.roles}]
+def job_pod(config: Config, in_uri: str, step: str, model: str, job_name: str) -> dict:
+    """The pod of one model job: ``warriorflow job --in URI`` with its model's resources and secrets."""
+    resources = job_resources(config, step, model)
+    secret_env = {}
+    if step != "embed":
+        expert = config.registry.get(model)
+        if expert.backend is BackendKind.openai and expert.model.api_key_env:
+            secret_env[expert.model.api_key_env] = expert.model.api_key_env
+    labels = {"warriorflow.dev/step": pod_name(step), "warriorflow.dev/model": pod_name(model)}
+    return cli_pod(config, job_name, ["job", "--in", in_uri], resources, secret_env, labels)
 
 
-def batch_name(in_uri: str) -> str:
-    """``.../battle/in/batch-0003.json`` -> ``batch-0003``."""
-    return PurePosixPath(urlparse(in_uri).path).stem
+def job_models(config: Config, step: str) -> list[str]:
+    """The models a step's jobs may load (the embed step's single model is named by its spec)."""
+    if step == "respond":
+        return [e.name for e in config.registry.with_role("answer")]
+    if step == "tag":
+        from warriorflow.method.tagging import tagging_judges
+
+        return [e.name for e in tagging_judges(config.registry, config.settings.tagging.judges)]
+    if step in ("judge", "score"):
+        return [e.name for e in config.registry.with_role("judge")]
+    return [config.settings.compression.embed_model]
+
+
+def job_pools(config: Config, step: str) -> dict[str, list[str]]:
+    """Airflow pool -> the models of ``step`` whose jobs run in it (one mapped pod task per pool)."""
+    out: dict[str, list[str]] = {}
+    for model in job_models(config, step):
+        out.setdefault(pool_for(job_resources(config, step, model)), []).append(model)
+    return dict(sorted(out.items()))
 
 
 def mine_pod(config: Config, expert: str, run_id: str) -> dict:
     """Mining one expert, on that expert's own resources (worker mode: result files only, no ingest)."""
-    return worker_pod(config, f"mine-{expert}", ["mine", "--no-ingest", "--expert", expert, "--run-id", run_id],
-                      [config.registry.get(expert)])
+    resources = job_resources(config, "mine", expert)
+    e = config.registry.get(expert)
+    secret_env = {e.model.api_key_env: e.model.api_key_env} if e.backend is BackendKind.openai and \
+        e.model.api_key_env else {}
+    return cli_pod(config, f"mine-{expert}", ["mine", "--no-ingest", "--expert", expert, "--run-id", run_id],
+                   resources, secret_env, {"warriorflow.dev/step": "mine", "warriorflow.dev/model": pod_name(expert)})
 
 
 def training_pod(config: Config, args: list[str], resources: PodResources | None = None) -> dict:
@@ -118,20 +158,3 @@ def with_env(pod: dict, env: dict[str, str]) -> dict:
         raise ValueError(f"pod env {clash} is already set by the spec; rename the Airflow-side variables")
     container["env"] += [{"name": k, "value": v} for k, v in sorted(env.items())]
     return out
-
-
-def _max(values) -> str | None:
-    """The largest of Kubernetes quantities like '8', '500m', '64Gi' (by their numeric size)."""
-    vals = [v for v in values if v]
-    return max(vals, key=_quantity) if vals else None
-
-
-_UNITS = {"m": 1e-3, "": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30,
-          "Ti": 2**40}
-
-
-def _quantity(q: str) -> float:
-    m = re.fullmatch(r"([0-9.]+)([a-zA-Z]*)", q)
-    if not m or m.group(2) not in _UNITS:
-        raise ValueError(f"not a Kubernetes quantity: {q!r}")
-    return float(m.group(1)) * _UNITS[m.group(2)]

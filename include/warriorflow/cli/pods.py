@@ -1,0 +1,120 @@
+"""`warriorflow pods render`: every pod a cycle would launch on Kubernetes, as a dry run.
+
+One entry per (step, model) a cycle runs (a step's shards of one model share its spec; only the input
+URI differs), plus mining per expert and training. Each spec is validated against the Kubernetes
+schema (kubernetes-validate, strict) and checked to carry no secret value (only references).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import click
+
+from warriorflow.cli.context import config_of
+
+K8S_VERSION = "1.33"
+
+
+def render(config) -> list[dict]:
+    """The pods of one cycle: {task, step, models, gpus, tensor_parallel, pool, spec} each."""
+    from warriorflow.config import BackendKind
+    from warriorflow.inference.factory import tensor_parallel_size
+    from warriorflow.stages.cycles import judging_rounds
+    from warriorflow.store.keys import job_in_key, mine_key
+    from warriorflow.tasks.pods import (
+        job_models,
+        job_pod,
+        job_resources,
+        mine_pod,
+        pool_for,
+        pool_task_suffix,
+        training_pod,
+    )
+
+    base = config.object_store_uri.rstrip("/")
+    out = []
+
+    def entry(task: str, step: str, model: str, resources, spec: dict) -> dict:
+        tp = None
+        if step != "embed" and model in config.registry.names():
+            expert = config.registry.get(model)
+            tp = tensor_parallel_size(expert, config) if expert.backend is BackendKind.vllm else None
+        return {"task": task, "step": step, "models": [model], "gpus": resources.gpus, "tensor_parallel": tp,
+                "pool": pool_for(resources), "spec": spec}
+
+    for e in config.registry.with_role("mine"):
+        r = job_resources(config, "mine", e.name)
+        out.append(entry("mine", "mine", e.name, r, mine_pod(config, e.name, "RUN")))
+        out[-1]["input"] = f"{base}/{mine_key('RUN', e.name)}"
+    steps = [("score_jobs", "score"), ("embed", "embed"), ("tag_jobs", "tag"), ("respond", "respond")]
+    steps += [(f"judge_r{k}", "judge") for k in range(1, judging_rounds(config) + 1)]
+    for task_id, step in steps:
+        if step == "tag" and not config.settings.tagging.enabled:
+            continue
+        for model in job_models(config, step):
+            r = job_resources(config, step, model)
+            name = f"{step}-{model}-s0000"
+            spec = job_pod(config, f"{base}/{job_in_key('RUN', step, name)}", step, model, name)
+            out.append(entry(f"{task_id}_{pool_task_suffix(pool_for(r))}", step, model, r, spec))
+    t = config.settings.kubernetes.training
+    train = training_pod(config, ["train", "--snapshot", "SNAPSHOT", "--no-record"])
+    out.append({"task": "train", "step": "train", "models": [str(config.settings.training.base_model)],
+                "gpus": t.gpus, "tensor_parallel": None, "pool": pool_for(t), "spec": train})
+    return out
+
+
+def problems(config, pods: list[dict]) -> list[str]:
+    """Schema errors and secret values found in the rendered pods."""
+    import kubernetes_validate
+
+    found = []
+    for p in pods:
+        try:
+            kubernetes_validate.validate(p["spec"], K8S_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            found.append(f"{p['task']} ({', '.join(p['models'])}): {str(exc).splitlines()[0][:300]}")
+    secrets = [os.environ.get(e.model.api_key_env) for e in config.registry.experts if e.model.api_key_env]
+    secrets += [os.environ.get(v) for v in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                                            "WARRIORFLOW_S3_SECRET_ACCESS_KEY", "WARRIORFLOW_S3_SESSION_TOKEN")]
+    text = json.dumps(pods)
+    if any(s and len(s) >= 4 and s in text for s in secrets):
+        found.append("a secret value is part of a pod spec; pods must use secretKeyRef only")
+    return found
+
+
+@click.group()
+def pods() -> None:
+    """Kubernetes pods of the flywheel's jobs."""
+
+
+@pods.command("render")
+@click.option("--json", "as_json", is_flag=True, help="Print the pods as JSON (a list).")
+@click.pass_context
+def render_cmd(ctx: click.Context, as_json: bool) -> None:
+    """Print every pod a cycle would launch (dry run, validated against the Kubernetes schema): per pod its
+    Airflow task, step, models, GPUs, tensor parallelism and Airflow pool, and the spec. Exits 1 when a
+    spec is invalid or carries a secret value."""
+    config = config_of(ctx)
+    rendered = render(config)
+    bad = problems(config, rendered)
+    if as_json:
+        click.echo(json.dumps(rendered, indent=1, sort_keys=True))
+    else:
+        click.echo(f"{'task':<28} {'step':<8} {'model':<34} {'gpus':>4} {'tp':>3}  pool")
+        for p in rendered:
+            click.echo(f"{p['task']:<28} {p['step']:<8} {p['models'][0][:34]:<34} {p['gpus']:>4} "
+                       f"{p['tensor_parallel'] or '-':>3}  {p['pool']}")
+        answerers = len(config.registry.with_role("answer"))
+        judges = len(config.registry.with_role("judge"))
+        click.echo(f"model loads per battle cycle: (answerers {answerers} + judges {judges}) x shards per model "
+                   "(jobs.respond_items, jobs.judge_items); every pod loads one model")
+        pools = sorted({p["pool"] for p in rendered})
+        click.echo("airflow pools to create: " + ", ".join(
+            f"{p} ({config.settings.kubernetes.pools.get(p.removeprefix('warriorflow_pool_'), 'set its slots')})"
+            for p in pools))
+    for line in bad:
+        click.echo(click.style("invalid: ", fg="red") + line, err=True)
+    if bad:
+        ctx.exit(1)
