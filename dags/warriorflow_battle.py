@@ -24,7 +24,7 @@ import pendulum
 from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 
 from warriorflow.tasks.battle import judging_rounds
-from warriorflow.tasks.placement import model_jobs
+from warriorflow.tasks.placement import model_jobs, with_served_experts
 
 SELECTED = Asset("warriorflow://instructions/selected")
 GOLD = Asset("warriorflow://battles/gold")
@@ -79,8 +79,10 @@ def warriorflow_battle():
 
         return steps.select_gold(run_id)
 
+    planned = plan()
+    responding = model_jobs("respond", "respond", planned)
     done = ingest_responses()
-    model_jobs("respond", "respond", plan()) >> done
+    responding >> done
     for k in range(1, judging_rounds() + 1):
         asked = plan_votes.override(task_id=f"plan_votes_r{k}")(k)
         counted = ingest_votes.override(task_id=f"ingest_votes_r{k}")()
@@ -88,6 +90,7 @@ def warriorflow_battle():
         model_jobs(f"judge_r{k}", "judge", asked) >> counted
         done = counted
     done >> rate() >> select_gold()
+    with_served_experts(planned, responding, done)  # experts whose own vllm serve runs for the cycle
 
 
 warriorflow_battle()

@@ -21,7 +21,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Asset, dag, task
 
-from warriorflow.tasks.placement import model_jobs, on_kubernetes
+from warriorflow.tasks.placement import model_jobs, on_kubernetes, with_served_experts
 
 SELECTED = Asset("warriorflow://instructions/selected")
 WRITER = {"pool": "warriorflow_db"}
@@ -110,12 +110,13 @@ def warriorflow_mine():
 
         return steps.tag(run_id)
 
+    miners = experts()
     if on_kubernetes():
         from warriorflow.tasks.placement import pod_tasks
 
-        mined = pod_tasks("mine", mine_pods(experts()))
+        mined = pod_tasks("mine", mine_pods(miners))
     else:
-        mined = mine.expand(expert=experts())
+        mined = mine.expand(expert=miners)
     deduped = mined >> ingest() >> dedup()
     scores_asked = plan_scores()
     deduped >> scores_asked
@@ -125,7 +126,9 @@ def warriorflow_mine():
     compressed = model_jobs("embed", "embed", embeds_asked) >> compress()
     tags_asked = plan_tags()
     compressed >> tags_asked
-    model_jobs("tag_jobs", "tag", tags_asked) >> tag()
+    tagged = tag()
+    model_jobs("tag_jobs", "tag", tags_asked) >> tagged
+    with_served_experts(miners, mined, tagged)  # experts whose own vllm serve runs for the cycle
 
 
 warriorflow_mine()

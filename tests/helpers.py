@@ -30,3 +30,45 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def start_gguf_server(expert: str, model_cache: Path, ready: Path, timeout_s: float = 120.0):
+    """Start `warriorflow serve-gguf` for an embedded expert on a free port (llama.cpp's real HTTP server);
+    return (process, base URL). Stop it with :func:`stop_server`."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import pytest
+
+    port = free_port()
+    env = dict(os.environ, WARRIORFLOW_MODEL_CACHE=str(model_cache), WARRIORFLOW_THREADS="2")
+    env.pop("WARRIORFLOW_CONFIG", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "warriorflow.cli", "serve-gguf", "--expert", expert, "--port", str(port),
+         "--ready-file", str(ready)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    deadline = time.monotonic() + timeout_s
+    while not ready.exists():
+        if proc.poll() is not None:
+            pytest.fail(f"llama.cpp server exited with {proc.returncode}: {proc.stdout.read()[-2000:]}")
+        if time.monotonic() > deadline:
+            os.killpg(proc.pid, signal.SIGKILL)
+            pytest.fail(f"llama.cpp server did not start within {timeout_s:.0f} s")
+        time.sleep(0.2)
+    return proc, f"http://127.0.0.1:{port}/v1"
+
+
+def stop_server(proc) -> None:
+    import os
+    import signal
+    import subprocess
+
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

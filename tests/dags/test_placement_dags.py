@@ -154,7 +154,7 @@ def test_battle_dag_runs_a_mapped_response_then_judge_cycle_of_pods_against_the_
     def do_the_pods_job(pod: dict) -> None:
         try:
             run_the_pods_job(pod)
-        except Exception as exc:  # the stand-in must answer; the test reports it below
+        except Exception:  # the stand-in must answer; the test reports it below
             import traceback
 
             errors.append(traceback.format_exc())

@@ -5,15 +5,9 @@ judging through /v1/chat/completions, constrained choice through extra body fiel
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
-
 import pytest
 
-from tests.helpers import SMOLLM2, free_port
+from tests.helpers import SMOLLM2, start_gguf_server, stop_server
 from warriorflow.inference.base import Sampling
 from warriorflow.inference.openai_http import OpenAIHTTPBackend
 
@@ -24,28 +18,9 @@ PREFIX = "<|im_start|>system\nYou help with Python coding problems.<|im_end|>\n<
 
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory, model_cache):
-    port = free_port()
-    ready = tmp_path_factory.mktemp("srv") / "ready"
-    env = dict(os.environ, WARRIORFLOW_MODEL_CACHE=str(model_cache), WARRIORFLOW_THREADS="2")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "warriorflow.cli", "serve-gguf", "--expert", SMOLLM2, "--port", str(port),
-         "--ready-file", str(ready)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    deadline = time.monotonic() + 120
-    while not ready.exists():
-        if proc.poll() is not None:
-            pytest.fail(f"llama.cpp server exited with {proc.returncode}: {proc.stdout.read()[-2000:]}")
-        if time.monotonic() > deadline:
-            os.killpg(proc.pid, signal.SIGKILL)
-            pytest.fail("llama.cpp server did not start within 120 s")
-        time.sleep(0.2)
-    yield f"http://127.0.0.1:{port}/v1"
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    proc, url = start_gguf_server(SMOLLM2, model_cache, tmp_path_factory.mktemp("srv") / "ready")
+    yield url
+    stop_server(proc)
 
 
 @pytest.fixture

@@ -28,6 +28,8 @@ import yaml
 TOKEN = "loopback-stand-in-token"  # not a credential of anything
 _POD = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods(?:/(?P<name>[^/]+)(?:/(?P<sub>log))?)?$")
 _EVENTS = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/events$")
+_OBJECTS = re.compile(r"^/(?:apis/apps/v1|api/v1)/namespaces/(?P<ns>[^/]+)/(?P<kind>deployments|services)"
+                      r"(?:/(?P<name>[^/]+)(?:/(?P<sub>status))?)?$")
 
 
 @dataclass
@@ -47,6 +49,9 @@ class LoopbackKubernetes:
     served_phases: dict[str, list[str]] = field(default_factory=dict)
     deleted: list[str] = field(default_factory=list)
     on_create: object = None  # a callable(pod dict), see the module doc
+    objects: dict[tuple[str, str, str], dict] = field(default_factory=dict)  # (kind, ns, name): deployments, services
+    removed: list[tuple[str, str]] = field(default_factory=list)  # (kind, name) deleted
+    deployments_become_ready: bool = True
 
     def __post_init__(self):
         self._lock = threading.Lock()
@@ -122,6 +127,8 @@ class LoopbackKubernetes:
                              "items": [{"metadata": {"name": "ev-1", "uid": "ev-1", "resourceVersion": "1"},
                                         "involvedObject": {"kind": "Pod", "fieldPath": "spec.containers{base}"},
                                         "message": "Scheduled on the loopback stand-in (no node exists)"}]}
+            if m := _OBJECTS.match(path):
+                return self._object(method, m, body)
             m = _POD.match(path)
             if not m:
                 return 404, _status(404, f"the loopback stand-in does not serve {path}")
@@ -161,9 +168,38 @@ class LoopbackKubernetes:
             return 405, _status(405, f"{method} not served by the loopback stand-in")
 
 
+    def _object(self, method: str, m, body: dict | None) -> tuple[int, object]:
+        """Deployments and Services: stored as sent; a Deployment reads as available from its second read on
+        (the stand-in's idea of a vllm serve that became ready)."""
+        ns, kind, name = m["ns"], m["kind"], m["name"]
+        if name is None and method == "POST":
+            key = (kind, ns, body["metadata"]["name"])
+            if key in self.objects:
+                return 409, _status(409, f'{kind} "{key[2]}" already exists')
+            self.objects[key] = json.loads(json.dumps(body))
+            self._reads[key] = 0
+            return 201, self.objects[key]
+        key = (kind, ns, name)
+        if key not in self.objects:
+            return 404, _status(404, f'{kind} "{name}" not found')
+        if method == "PUT":
+            self.objects[key] = json.loads(json.dumps(body))
+            return 200, self.objects[key]
+        if method == "DELETE":
+            del self.objects[key]
+            self.removed.append((kind, name))
+            return 200, _status(200, "deleted")
+        obj = json.loads(json.dumps(self.objects[key]))
+        if kind == "deployments":
+            self._reads[key] += 1
+            ready = 1 if self.deployments_become_ready and self._reads[key] > 1 else 0
+            obj["status"] = {"replicas": 1, "availableReplicas": ready, "readyReplicas": ready}
+        return 200, obj
+
+
 def _status(code: int, message: str) -> dict:
     return {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message, "code": code,
-            "reason": {404: "NotFound", 405: "MethodNotAllowed"}.get(code, "BadRequest")}
+            "reason": {404: "NotFound", 405: "MethodNotAllowed", 409: "AlreadyExists"}.get(code, "BadRequest")}
 
 
 def _selected(labels: dict[str, str], selector: str | None) -> bool:
@@ -208,7 +244,7 @@ def _handler(api: LoopbackKubernetes):
             except (BrokenPipeError, ConnectionResetError):  # the client stopped following a log
                 pass
 
-        do_GET = do_POST = do_PATCH = do_DELETE = _serve
+        do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _serve
 
         def log_message(self, *args):  # keep the test output quiet
             pass

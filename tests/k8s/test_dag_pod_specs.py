@@ -1,7 +1,7 @@
 """Every pod spec the DAGs create with `kubernetes.placement: kubernetes` (mine per expert, a job per
-model and shard, training), built the way the DAG tasks build them -- env resolved from the Airflow connection and Variable
--- and rendered through the real KubernetesPodOperator's dry-run build, validated strictly against the
-Kubernetes 1.33 schema. Plus the pod template, the runtime env and the secret guard."""
+model and shard, training), built the way the DAG tasks build them -- env resolved from the Airflow
+connection and Variable -- and rendered through the real KubernetesPodOperator's dry-run build,
+validated strictly against the Kubernetes 1.33 schema. Plus the pod template, the runtime env and the secret guard."""
 
 from __future__ import annotations
 

@@ -14,12 +14,12 @@ from warriorflow.cli import main
 from warriorflow.config import load_config
 from warriorflow.errors import StoreError
 from warriorflow.method import ids
+from warriorflow.method.jobs import JobInput
 from warriorflow.stages.base import Outcome, StageReport, stage
 from warriorflow.stages.ingest import ingest_stage
 from warriorflow.stages.ingest_battles import ingest_votes_stage
 from warriorflow.store.ingest import Rejection, ResultFileChanged, ingest_files
 from warriorflow.store.jsonl import decode_jsonl, encode_jsonl
-from warriorflow.method.jobs import JobInput
 from warriorflow.store.keys import job_in_key, job_out_for, mine_key
 from warriorflow.store.objects import open_objects
 from warriorflow.store.rating_store import RatingStore

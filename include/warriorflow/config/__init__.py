@@ -28,6 +28,7 @@ from warriorflow.config.registry import (
     PyPILocator,
     Registry,
     Role,
+    ServeDeployment,
 )
 from warriorflow.config.settings import (
     EVAL_KINDS,
@@ -89,6 +90,7 @@ __all__ = [
     "PROMPTS_DIR",
     "Paths",
     "PodResources",
+    "ServeDeployment",
     "PromotionSettings",
     "PyPILocator",
     "REPO_ROOT",

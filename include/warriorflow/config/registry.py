@@ -113,6 +113,18 @@ class PodResources(StrictModel):
     memory: str | None = None
 
 
+class ServeDeployment(StrictModel):
+    """A ``vllm serve`` Deployment and Service that warriorflow starts for a cycle and removes after it (a
+    served expert whose GPUs are held only while a cycle runs). The expert's ``model.endpoint`` must be the
+    Service: ``http://vllm-<expert name>.<kubernetes.namespace>.svc:<port>/v1``."""
+
+    model_path: str = Field(description="the weights inside the pod, e.g. /models/Qwen2.5-72B-Instruct")
+    image: str = Field(default="vllm/vllm-openai:v0.11.0", description="the vLLM server image (pin it)")
+    port: int = Field(default=8000, ge=1, le=65535)
+    args: list[str] = Field(default_factory=list, description="extra `vllm serve` arguments")
+    ready_timeout_s: int = Field(default=1800, ge=1, description="time to pull, load and answer /health")
+
+
 class Expert(StrictModel):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")
     backend: BackendKind
@@ -131,6 +143,8 @@ class Expert(StrictModel):
         default=None, description="prompt file (in include/prompts) for few-shot mining"
     )
     resources: PodResources = PodResources()
+    deployment: ServeDeployment | None = Field(
+        default=None, description="start this served expert's own `vllm serve` for each cycle (Kubernetes only)")
 
     @model_validator(mode="after")
     def _backend_fits_location(self) -> Expert:
@@ -150,6 +164,9 @@ class Expert(StrictModel):
                 "an expert that mines by few-shot prompt (mining: few_shot, or chat_template.source: none) "
                 "needs few_shot_prompt (a file in include/prompts)"
             )
+        if self.deployment is not None and self.backend is not BackendKind.openai:
+            raise ValueError("deployment (a vllm serve started per cycle) is for backend: openai experts; "
+                             "an offline backend: vllm expert loads its model inside its job pod")
         if self.mining == "template" and self.chat_template.source == "none":
             raise ValueError("mining: template needs a chat template; use mining: few_shot for a base model")
         if self.chat_template.source == "none" and ({Role.answer, Role.judge} & set(self.roles)):

@@ -192,6 +192,37 @@ def write_secret(api, namespace: str, body: dict) -> None:
         api.create_namespaced_secret(namespace, body)
 
 
+def with_served_experts(start_after, first, last) -> None:
+    """Parse time: when experts have a managed ``vllm serve`` (registry ``deployment``, Kubernetes placement),
+    start them after ``start_after`` and before ``first`` (tasks), and stop them after ``last``, whatever
+    happened (trigger_rule all_done). Nothing is added otherwise."""
+    from airflow.sdk import task
+
+    from warriorflow.config import load_config
+    from warriorflow.tasks.pods import managed_experts
+
+    if not managed_experts(load_config()):
+        return
+
+    @task(task_id="start_served_experts")
+    def start_served() -> list[str]:
+        from warriorflow.config import load_config
+        from warriorflow.tasks import serving
+
+        return serving.start(load_config())
+
+    @task(task_id="stop_served_experts", trigger_rule="all_done")
+    def stop_served() -> list[str]:
+        from warriorflow.config import load_config
+        from warriorflow.tasks import serving
+
+        return serving.stop(load_config())
+
+    up = start_served()
+    start_after >> up >> first
+    last >> stop_served()
+
+
 def model_jobs(task_id: str, step: str, jobs):
     """Parse time: the mapped tasks that run ``jobs`` (an XComArg of job dicts) of ``step``: locally one mapped
     task running them one at a time; on Kubernetes a mapped pod task per Airflow pool, retried with backoff.

@@ -158,3 +158,70 @@ def with_env(pod: dict, env: dict[str, str]) -> dict:
         raise ValueError(f"pod env {clash} is already set by the spec; rename the Airflow-side variables")
     container["env"] += [{"name": k, "value": v} for k, v in sorted(env.items())]
     return out
+
+
+# --------------------------------------------------------------------------- a served expert's own vllm serve
+
+
+def served_name(expert_name: str) -> str:
+    """The Deployment and Service name of an expert's managed ``vllm serve``."""
+    return pod_name("vllm", expert_name)
+
+
+def serve_manifests(config: Config, expert_name: str) -> tuple[dict, dict]:
+    """(Deployment, Service) that serve ``expert_name`` with ``vllm serve`` for a cycle: its ``resources``
+    (GPUs as tensor parallelism), the models volume, its API key by reference, a /health readiness probe."""
+    k = config.settings.kubernetes
+    expert = config.registry.get(expert_name)
+    d = expert.deployment
+    if d is None:
+        raise ValueError(f"expert {expert_name!r} has no deployment")
+    name = served_name(expert.name)
+    labels = {"app.kubernetes.io/name": "warriorflow-vllm", "warriorflow.dev/model": pod_name(expert.name)}
+    r = expert.resources
+    command = ["vllm", "serve", d.model_path, "--served-model-name", expert.model.served_name or expert.name,
+               "--host", "0.0.0.0", "--port", str(d.port)]
+    if r.gpus:
+        command += ["--tensor-parallel-size", str(r.gpus)]
+    env = [{"name": "HF_HUB_OFFLINE", "value": "1"}]
+    if expert.model.api_key_env:  # vllm serve reads its key from VLLM_API_KEY
+        env.append({"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {"name": k.endpoint_secret,
+                                                                            "key": expert.model.api_key_env}}})
+    mounts, volumes = [], []
+    if k.models_pvc:
+        mounts.append({"name": "models", "mountPath": "/models", "readOnly": True})
+        volumes.append({"name": "models", "persistentVolumeClaim": {"claimName": k.models_pvc, "readOnly": True}})
+    if r.gpus:
+        mounts.append({"name": "dshm", "mountPath": "/dev/shm"})
+        volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}})
+    requests = {key: v for key, v in (("cpu", r.cpu), ("memory", r.memory)) if v}
+    limits = {GPU: str(r.gpus)} if r.gpus else {}
+    container = {"name": "vllm", "image": d.image, "imagePullPolicy": "IfNotPresent",
+                 "command": [*command, *d.args], "env": env,
+                 "ports": [{"name": "http", "containerPort": d.port}],
+                 "readinessProbe": {"httpGet": {"path": "/health", "port": d.port}, "periodSeconds": 10,
+                                    "failureThreshold": 3},
+                 "resources": {key: v for key, v in (("requests", requests), ("limits", limits)) if v},
+                 "volumeMounts": mounts}
+    pod: dict = {"containers": [container], "volumes": volumes}
+    if r.node_pool:
+        pod["nodeSelector"] = {k.node_pool_label: r.node_pool}
+    if r.gpus:
+        pod["tolerations"] = [{"key": GPU, "operator": "Exists", "effect": "NoSchedule"}]
+    if k.service_account:
+        pod["serviceAccountName"] = k.service_account
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment",
+                  "metadata": {"name": name, "namespace": k.namespace, "labels": labels},
+                  "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                           "template": {"metadata": {"labels": labels}, "spec": pod}}}
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": k.namespace,
+                                                                  "labels": labels},
+               "spec": {"selector": labels, "ports": [{"name": "http", "port": d.port, "targetPort": d.port}]}}
+    return deployment, service
+
+
+def managed_experts(config: Config) -> list[str]:
+    """The experts whose ``vllm serve`` warriorflow starts per cycle (Kubernetes placement only)."""
+    if config.settings.kubernetes.placement != "kubernetes":
+        return []
+    return [e.name for e in config.registry.experts if e.deployment is not None]

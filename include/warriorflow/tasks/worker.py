@@ -51,7 +51,8 @@ def s3_from_airflow_connection(cfg: Config) -> None:
     extra = conn.extra_dejson or {}
     values = {"WARRIORFLOW_S3_ACCESS_KEY_ID": conn.login, "WARRIORFLOW_S3_SECRET_ACCESS_KEY": conn.password,
               "WARRIORFLOW_S3_SESSION_TOKEN": extra.get("aws_session_token"),
-              "WARRIORFLOW_S3_ENDPOINT_URL": extra.get("endpoint_url"), "WARRIORFLOW_S3_REGION": extra.get("region_name")}
+              "WARRIORFLOW_S3_ENDPOINT_URL": extra.get("endpoint_url"),
+              "WARRIORFLOW_S3_REGION": extra.get("region_name")}
     for var, value in values.items():
         if value:
             if "KEY" in var or "TOKEN" in var:
