@@ -100,14 +100,14 @@ def test_pods_render_shows_one_model_per_pod_and_no_llm_step_in_the_writer_pool(
     assert result.exit_code == 0, result.output
     pods = json.loads(result.output)
     assert "sk-never-in-a-spec" not in result.output
-    assert {p["step"] for p in pods} == {"mine", "score", "embed", "tag", "respond", "judge", "train"}
+    assert {p["step"] for p in pods} == {"mine", "score", "embed", "tag", "respond", "judge"}
     for p in pods:
         assert {"task", "step", "models", "gpus", "pool", "spec"} <= set(p)
         kubernetes_validate.validate(p["spec"], K8S, strict=True)
         assert len(p["models"]) == 1 and p["pool"] != "warriorflow_db"
         limits = p["spec"]["spec"]["containers"][0]["resources"].get("limits", {})
         assert int(limits.get(GPU, 0)) == p["gpus"]
-        if p["gpus"] and p["step"] != "train":
+        if p["gpus"]:
             assert p["tensor_parallel"] == p["gpus"]  # vLLM's tensor parallelism is the pod's GPUs
     cfg = load_config(PROD)
     answerers = len(cfg.registry.with_role("answer"))
@@ -116,6 +116,10 @@ def test_pods_render_shows_one_model_per_pod_and_no_llm_step_in_the_writer_pool(
     assert sum(p["step"] == "judge" for p in pods) == judges
     table = CliRunner().invoke(main, ["--config", str(PROD), "pods", "render"])
     assert table.exit_code == 0 and "model loads per battle cycle" in table.output
+    with_training = json.loads(CliRunner().invoke(main, ["--config", str(PROD), "pods", "render", "--json",
+                                                         "--training"]).output)
+    [train] = [p for p in with_training if p["step"] == "train"]
+    assert train["gpus"] == 8 and train["data_parallel"] == 8 and train["tensor_parallel"] is None
 
 
 def test_pods_render_refuses_a_secret_in_a_spec(monkeypatch):

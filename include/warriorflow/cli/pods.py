@@ -17,8 +17,9 @@ from warriorflow.cli.context import config_of
 K8S_VERSION = "1.33"
 
 
-def render(config) -> list[dict]:
-    """The pods of one cycle: {task, step, models, gpus, tensor_parallel, pool, spec} each."""
+def render(config, training: bool = False) -> list[dict]:
+    """The pods of one mine + battle cycle (and, with ``training``, the retrain DAG's training pod):
+    {task, step, models, gpus, tensor_parallel, pool, spec} each."""
     from warriorflow.config import BackendKind
     from warriorflow.inference.factory import tensor_parallel_size
     from warriorflow.stages.cycles import judging_rounds
@@ -58,10 +59,12 @@ def render(config) -> list[dict]:
             name = f"{step}-{model}-s0000"
             spec = job_pod(config, f"{base}/{job_in_key('RUN', step, name)}", step, model, name)
             out.append(entry(f"{task_id}_{pool_task_suffix(pool_for(r))}", step, model, r, spec))
-    t = config.settings.kubernetes.training
-    train = training_pod(config, ["train", "--snapshot", "SNAPSHOT", "--no-record"])
-    out.append({"task": "train", "step": "train", "models": [str(config.settings.training.base_model)],
-                "gpus": t.gpus, "tensor_parallel": None, "pool": pool_for(t), "spec": train})
+    if training:  # data parallel (DeepSpeed), not tensor parallel: its GPUs are one training run's
+        t = config.settings.kubernetes.training
+        train = training_pod(config, ["train", "--snapshot", "SNAPSHOT", "--no-record"])
+        out.append({"task": "train", "step": "train", "models": [str(config.settings.training.base_model)],
+                    "gpus": t.gpus, "tensor_parallel": None, "data_parallel": t.gpus, "pool": pool_for(t),
+                    "spec": train})
     return out
 
 
@@ -91,13 +94,15 @@ def pods() -> None:
 
 @pods.command("render")
 @click.option("--json", "as_json", is_flag=True, help="Print the pods as JSON (a list).")
+@click.option("--training", is_flag=True, help="Also the retrain DAG's training pod.")
 @click.pass_context
-def render_cmd(ctx: click.Context, as_json: bool) -> None:
-    """Print every pod a cycle would launch (dry run, validated against the Kubernetes schema): per pod its
-    Airflow task, step, models, GPUs, tensor parallelism and Airflow pool, and the spec. Exits 1 when a
-    spec is invalid or carries a secret value."""
+def render_cmd(ctx: click.Context, as_json: bool, training: bool) -> None:
+    """Print every pod a mine + battle cycle would launch (dry run, validated against the Kubernetes schema):
+    per pod its Airflow task, step, models, GPUs, tensor parallelism and Airflow pool, and the spec. One
+    entry per (step, model): a model's shards share its spec. Exits 1 when a spec is invalid or carries a
+    secret value."""
     config = config_of(ctx)
-    rendered = render(config)
+    rendered = render(config, training)
     bad = problems(config, rendered)
     if as_json:
         click.echo(json.dumps(rendered, indent=1, sort_keys=True))

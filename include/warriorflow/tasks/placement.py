@@ -52,20 +52,31 @@ def pod_operator_options(config=None) -> dict[str, Any]:
             "do_xcom_push": False, "random_name_suffix": True}
 
 
+def retry_options(config=None) -> dict[str, Any]:
+    """Retries of a worker pod: ``kubernetes.retries`` with exponential backoff from ``retry_delay_s``."""
+    from datetime import timedelta
+
+    from warriorflow.config import load_config
+
+    k = (config or load_config()).settings.kubernetes
+    return {"retries": k.retries, "retry_exponential_backoff": True, "retry_delay": timedelta(seconds=k.retry_delay_s)}
+
+
 def pod_tasks(task_id: str, pod_specs, **task_kwargs):
-    """One KubernetesPodOperator task per pod spec in ``pod_specs`` (an XComArg of a list of pod dicts).
-    ``task_kwargs`` (pool, retries, timeouts...) override the shared options."""
+    """One KubernetesPodOperator task per pod spec in ``pod_specs`` (an XComArg of a list of pod dicts), retried
+    with backoff. ``task_kwargs`` (pool, retries, timeouts...) override the shared options."""
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
-    return (KubernetesPodOperator.partial(task_id=task_id, **{**pod_operator_options(), **task_kwargs})
-            .expand(pod_template_dict=pod_specs))
+    options = {**pod_operator_options(), **retry_options(), **task_kwargs}
+    return KubernetesPodOperator.partial(task_id=task_id, **options).expand(pod_template_dict=pod_specs)
 
 
 def pod_task(task_id: str, pod_spec, **task_kwargs):
-    """A KubernetesPodOperator task running one pod spec (a dict, or an XComArg of one), e.g. training."""
+    """A KubernetesPodOperator task running one pod spec (a dict, or an XComArg of one), e.g. training (which
+    resumes from its published checkpoints on a retry)."""
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
-    options = {**pod_operator_options(), **task_kwargs}
+    options = {**pod_operator_options(), **retry_options(), **task_kwargs}
     return KubernetesPodOperator(task_id=task_id, pod_template_dict=pod_spec, **options)
 
 
@@ -227,8 +238,6 @@ def model_jobs(task_id: str, step: str, jobs):
     """Parse time: the mapped tasks that run ``jobs`` (an XComArg of job dicts) of ``step``: locally one mapped
     task running them one at a time; on Kubernetes a mapped pod task per Airflow pool, retried with backoff.
     Returns the tasks (the ingest step after them uses trigger_rule all_done)."""
-    from datetime import timedelta
-
     from airflow.sdk import task
 
     from warriorflow.config import load_config
@@ -246,7 +255,6 @@ def model_jobs(task_id: str, step: str, jobs):
 
     from warriorflow.tasks.pods import job_pools, pool_task_suffix
 
-    k = config.settings.kubernetes
     out = []
     for pool in job_pools(config, step):
         suffix = pool_task_suffix(pool)
@@ -256,8 +264,7 @@ def model_jobs(task_id: str, step: str, jobs):
             return job_pods(jobs, pool)
 
         out.append(KubernetesPodOperator.partial(
-            task_id=f"{task_id}_{suffix}", pool=pool, retries=k.retries, retry_exponential_backoff=True,
-            retry_delay=timedelta(seconds=k.retry_delay_s), **pod_operator_options(config))
+            task_id=f"{task_id}_{suffix}", pool=pool, **retry_options(config), **pod_operator_options(config))
             .expand(pod_template_dict=specs(jobs)))
     return out
 
