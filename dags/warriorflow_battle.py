@@ -24,7 +24,7 @@ import pendulum
 from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 
 from warriorflow.tasks.battle import judging_rounds
-from warriorflow.tasks.placement import model_jobs, with_served_experts
+from warriorflow.tasks.placement import model_jobs, watch_failures, with_served_experts
 
 SELECTED = Asset("warriorflow://instructions/selected")
 GOLD = Asset("warriorflow://battles/gold")
@@ -93,4 +93,4 @@ def warriorflow_battle():
     with_served_experts(planned, responding, done)  # experts whose own vllm serve runs for the cycle
 
 
-warriorflow_battle()
+watch_failures(warriorflow_battle())

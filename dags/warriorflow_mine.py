@@ -21,7 +21,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Asset, dag, task
 
-from warriorflow.tasks.placement import model_jobs, on_kubernetes, with_served_experts
+from warriorflow.tasks.placement import model_jobs, on_kubernetes, watch_failures, with_served_experts
 
 SELECTED = Asset("warriorflow://instructions/selected")
 WRITER = {"pool": "warriorflow_db"}
@@ -131,4 +131,4 @@ def warriorflow_mine():
     with_served_experts(miners, mined, tagged)  # experts whose own vllm serve runs for the cycle
 
 
-warriorflow_mine()
+watch_failures(warriorflow_mine())

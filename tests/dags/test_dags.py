@@ -13,6 +13,7 @@ def test_dags_import_without_errors(dagbag):
     assert {"warriorflow_mine", "warriorflow_battle", "warriorflow_retrain"} <= set(dagbag.dag_ids)
 
 
+WATCHER = "run_failed_if_a_task_failed"
 MINE_ORDER = ["mine", "ingest", "dedup", "plan_scores", "score_jobs", "score", "decontaminate", "plan_embeddings",
               "embed", "compress", "plan_tags", "tag_jobs", "tag"]
 MINE_WRITERS = {"ingest", "dedup", "plan_scores", "score", "decontaminate", "plan_embeddings", "compress",
@@ -22,7 +23,8 @@ MINE_WRITERS = {"ingest", "dedup", "plan_scores", "score", "decontaminate", "pla
 def test_mine_dag_shape(dagbag):
     dag = dagbag.get_dag("warriorflow_mine")
     tasks = {t.task_id: t for t in dag.tasks}
-    assert set(tasks) == {"experts", *MINE_ORDER}  # one task per method step, and a job task per model step
+    assert set(tasks) == {"experts", *MINE_ORDER, WATCHER}  # one task per method step, a job task per model step
+    assert tasks[WATCHER].trigger_rule == "one_failed" and tasks[WATCHER].upstream_task_ids == set(tasks) - {WATCHER}
     for before, after in zip(MINE_ORDER, MINE_ORDER[1:]):  # in method order
         assert tasks[after].upstream_task_ids == {before}
     assert {t for t in tasks if tasks[t].pool == "warriorflow_db"} == MINE_WRITERS  # the writers call no model
@@ -39,7 +41,8 @@ def test_battle_dag_is_periodic_and_asset_triggered(dagbag):
     tasks = {t.task_id: t for t in dag.tasks}
     order = ["plan", "respond", "ingest_responses", "plan_votes_r1", "judge_r1", "ingest_votes_r1", "rate",
              "select_gold"]
-    assert set(tasks) == set(order)  # the embedded arena judges in one round (no sequential voting)
+    assert set(tasks) == {*order, WATCHER}  # the embedded arena judges in one round (no sequential voting)
+    assert tasks[WATCHER].trigger_rule == "one_failed"  # a failed job keeps the run red
     for before, after in zip(order, order[1:]):
         assert tasks[after].upstream_task_ids == {before}
     assert {t for t in tasks if tasks[t].pool == "warriorflow_db"} == set(order) - {"respond", "judge_r1"}

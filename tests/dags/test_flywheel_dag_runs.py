@@ -53,11 +53,12 @@ def test_mine_then_battle_then_retrain(dagbag, tiny_flywheel):
     mine = dagbag.get_dag("warriorflow_mine").test()
     assert _states(mine) == {"experts": "success", "mine": "success", **dict.fromkeys(
         ["ingest", "dedup", "plan_scores", "score_jobs", "score", "decontaminate", "plan_embeddings", "embed",
-         "compress", "plan_tags", "tag_jobs", "tag"], "success")}
+         "compress", "plan_tags", "tag_jobs", "tag"], "success"), "run_failed_if_a_task_failed": "skipped"}
     assert _asset_events("warriorflow://instructions/selected") >= 1
 
     battle = dagbag.get_dag("warriorflow_battle").test()
-    assert set(_states(battle).values()) == {"success"}
+    assert set(_states(battle).values()) == {"success", "skipped"}
+    assert _states(battle)["run_failed_if_a_task_failed"] == "skipped"  # nothing failed
     assert _asset_events("warriorflow://battles/gold") >= 1
 
     with RatingStore(load_config().duckdb_path, read_only=True) as store:

@@ -36,6 +36,7 @@ def test_a_failed_gate_fails_the_mine_run_and_quarantines_the_batch(dagbag, monk
         run = dagbag.get_dag("warriorflow_mine").test()
     states = {ti.task_id: str(ti.state).rsplit(".", 1)[-1].lower() for ti in run.get_task_instances()}
     assert states["mine"] == "success" and states["ingest"] == "failed"
+    assert states["run_failed_if_a_task_failed"] == "failed"  # the run stays red although later steps ran
     assert str(run.state).rsplit(".", 1)[-1].lower() == "failed"
     assert "expect_column_values_to_be_in_set" in caplog.text and "temperature" in caplog.text
     cfg = load_config()

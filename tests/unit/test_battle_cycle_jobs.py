@@ -246,3 +246,25 @@ def test_forged_job_results_are_quarantined_whole(tmp_path):
         got = {r["expert"] for r in store.query("SELECT expert FROM responses")}
     assert job["model"] not in got  # nothing of the forged file was committed
     assert json.loads(objects.get_bytes(job_receipt_for(out)))["models_loaded"] == [job["model"]]
+
+
+@pytest.mark.parametrize("doc", [b"{not json", b'{"job_id": "j", "step": "respond", "model": "c1", "run_id": "r", '
+                                              b'"params": {"arena": {"seed": "x"}}, "items": []}',
+                                 b'{"job_id": "j", "step": "respond", "model": "c1", "run_id": "r", "params": '
+                                 b'{"arena": {}}, "items": [{"response_id": "a"}]}'])
+def test_a_forged_job_input_is_a_clear_cli_error(tmp_path, doc):
+    from click.testing import CliRunner
+
+    from warriorflow.cli import main
+
+    config = make_config(tmp_path)
+    objects = open_objects(config)
+    key = "runs/r/jobs/respond/in/respond-c1-s0000.json"
+    objects.put_bytes(key, doc)
+    args = ["--config", str(config.settings_file), "job", "--in"]
+    result = CliRunner().invoke(main, [*args, objects.uri(key)])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and "error:" in result.output
+    assert not objects.exists(job_out_for(key))
+    outside = CliRunner().invoke(main, [*args, f"file://{tmp_path}/elsewhere/jobs/x.json"])
+    assert outside.exit_code == 2 and "not a job input under the configured object store" in outside.output

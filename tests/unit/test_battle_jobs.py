@@ -183,17 +183,29 @@ def test_job_ids_are_file_safe():
     assert job_id("respond", "c1", 0) == "respond-c1-s0000"
 
 
+SCORE = {"job_id": "j", "step": "score", "model": "m", "run_id": "r",
+         "params": {"template": "Rate {instruction}", "language": "Python"}, "items": []}
+
+
 @pytest.mark.parametrize(("doc", "what"), [
     (b"{", "not valid JSON"), (b"[]", "JSON object"),
-    (b'{"job_id": "j", "step": "dance", "model": "m", "run_id": "r", "params": {}, "items": []}', "dance"),
-    (b'{"job_id": "j", "step": "score", "model": "m", "run_id": "r", "params": {}, "items": [{"text": "x"}]}',
-     "instruction_id"),
-    (b'{"job_id": "j", "step": "score", "model": "m", "run_id": "r", "params": {}, '
-     b'"items": [{"instruction_id": "a"}, {"instruction_id": "a"}]}', "repeat"),
-    (b'{"job_id": "j", "step": "score", "model": "m", "run_id": "r", "params": [], "items": []}', "params"),
-    (b'{"job_id": "j", "step": "score", "model": "m", "run_id": "r", "params": {}, "items": [], "round": 0}',
-     "round"),
+    (dict(SCORE, step="dance"), "dance"),
+    (dict(SCORE, items=[{"text": "x"}]), "instruction_id"),
+    (dict(SCORE, items=[{"instruction_id": "a", "text": "x"}, {"instruction_id": "a", "text": "y"}]), "repeat"),
+    (dict(SCORE, params=[]), "params"),
+    (dict(SCORE, params={"template": "t"}), "params.language"),
+    (dict(SCORE, round=0), "round"),
+    (dict(SCORE, items=[{"instruction_id": "a", "text": "x", "extra": 1}]), "exactly"),
+    (dict(SCORE, items=[{"instruction_id": "a", "text": ["x"]}]), "text: must be a str"),
+    ({"job_id": "j", "step": "respond", "model": "c1", "run_id": "r", "params": {"arena": {}},
+      "items": [{"response_id": "a", "instruction_id": "i", "instruction": "x", "expert": "c2", "seed": 1}]},
+     "not the job's model"),
+    ({"job_id": "j", "step": "respond", "model": "c1", "run_id": "r", "params": {"arena": {}},
+      "items": [{"response_id": "a", "instruction_id": "i", "instruction": "x", "expert": "c1", "seed": True}]},
+     "seed: must be a int"),
 ])
 def test_forged_job_inputs_are_refused(doc, what):
+    import json
+
     with pytest.raises(BatchInputError, match=what):
-        JobInput.from_json(doc)
+        JobInput.from_json(doc if isinstance(doc, bytes) else json.dumps(doc))

@@ -36,6 +36,19 @@ STEPS = ("respond", "judge", "score", "tag", "embed")
 LLM_STEPS = ("respond", "judge", "score", "tag")
 ITEM_ID = {"respond": "response_id", "judge": "vote_id", "score": "instruction_id", "tag": "instruction_id",
            "embed": "instruction_id"}
+_S, _I = (str,), (int,)
+ITEM_FIELDS = {  # what every item of a step's job must hold, and its type
+    "respond": {"response_id": _S, "instruction_id": _S, "instruction": _S, "expert": _S, "seed": _I},
+    "judge": {"vote_id": _S, "battle_id": _S, "judge": _S, "shown_order": _S, "instruction": _S, "first": _S,
+              "second": _S},
+    "score": {"instruction_id": _S, "text": _S}, "tag": {"instruction_id": _S, "text": _S},
+    "embed": {"instruction_id": _S, "text": _S},
+}
+PARAMS = {"respond": {"arena": (dict,)}, "judge": {"arena": (dict,), "template": _S},
+          "score": {"template": _S, "language": _S},
+          "tag": {"template": _S, "categories": (list,), "language": _S, "max_tokens": _I},
+          "embed": {"model_spec": _S}}
+MODEL_FIELD = {"respond": "expert", "judge": "judge"}  # items that name the model they are for
 
 
 @dataclass(frozen=True)
@@ -98,12 +111,28 @@ class JobInput:
         items = d.get("items")
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
             raise BatchInputError(f"{where}.items", "must be a list of JSON objects")
-        id_key = ITEM_ID[d["step"]]
+        step = d["step"]
+        for name, types in PARAMS[step].items():
+            if not isinstance(d["params"].get(name), types) or isinstance(d["params"].get(name), bool):
+                raise BatchInputError(f"{where}.params.{name}", f"must be a {types[0].__name__}",
+                                      "re-plan the step that wrote this job")
+        id_key = ITEM_ID[step]
         ids_ = [i.get(id_key) for i in items]
         if not all(isinstance(x, str) and x for x in ids_):
             raise BatchInputError(f"{where}.items", f"every item needs a {id_key}")
         if len(set(ids_)) != len(ids_):
             raise BatchInputError(f"{where}.items", f"repeat a {id_key}", "plan each item once")
+        fields = ITEM_FIELDS[step]
+        for n, item in enumerate(items):
+            if set(item) != set(fields):
+                raise BatchInputError(f"{where}.items[{n}]", f"must hold exactly {', '.join(sorted(fields))}",
+                                      "re-plan the step that wrote this job")
+            for name, types in fields.items():
+                if not isinstance(item[name], types) or isinstance(item[name], bool):
+                    raise BatchInputError(f"{where}.items[{n}].{name}", f"must be a {types[0].__name__}")
+            if step in MODEL_FIELD and item[MODEL_FIELD[step]] != d["model"]:
+                raise BatchInputError(f"{where}.items[{n}]", f"is for {item[MODEL_FIELD[step]]!r}, not the job's "
+                                      f"model {d['model']!r}")
         rnd = d.get("round")
         if rnd is not None and (isinstance(rnd, bool) or not isinstance(rnd, int) or rnd < 1):
             raise BatchInputError(f"{where}.round", "must be a positive integer or null")

@@ -111,6 +111,14 @@ def load_sentence_model(spec: str, device: str = "cpu") -> Any:
         return model
 
 
+def unload_sentence_models() -> int:
+    """Drop every cached SentenceTransformer (a job releasing its one model); returns how many were cached."""
+    with _MODELS_LOCK:
+        n = len(_MODELS)
+        _MODELS.clear()
+    return n
+
+
 def embed(model: Any, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
     """Embeddings of ``texts``: float32 (n, d), every row L2-normalised (a zero row stays zero)."""
     texts = list(texts)

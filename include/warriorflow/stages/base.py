@@ -137,6 +137,18 @@ def drop(store: RatingStore, stage_name: str, drops: Mapping[str, list[Mapping]]
         store.upsert("dropped_records", _drop_rows(stage_name, reason, rows, run_id), key=["record_id"])
 
 
+def fail_on_quarantine(objects, report: IngestReport, fix: str) -> None:
+    """Raise, naming the first quarantined result file and why, when the step's ingest quarantined any (the
+    good files are merged already; the step fails so the run shows it)."""
+    if report.quarantined:
+        from warriorflow.errors import StoreError
+
+        key, reason = next(iter(report.quarantined.items()))
+        more = f" (and {len(report.quarantined) - 1} more)" if len(report.quarantined) > 1 else ""
+        raise StoreError(objects.uri(key), f"failed its checks and was quarantined{more}: {reason}",
+                         f"see the report (and GX result) beside the file under quarantine/; {fix}")
+
+
 def ingest_outcome(report: IngestReport) -> Outcome:
     """A writer step's outcome from its ingest loop: the merges' counts, the quarantined batches counted and
     each one named in a note (the Airflow task fails on them, after the good batches went in)."""

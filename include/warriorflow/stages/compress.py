@@ -21,7 +21,16 @@ from warriorflow.config import Config
 from warriorflow.errors import ModelError, StoreError
 from warriorflow.method.kcenter import k_center_greedy, resolve_budget
 from warriorflow.quality.gates import gate_selected
-from warriorflow.stages.base import CLEAN, SELECTED, Outcome, advance, at_status, ingest_outcome, stage
+from warriorflow.stages.base import (
+    CLEAN,
+    SELECTED,
+    Outcome,
+    advance,
+    at_status,
+    fail_on_quarantine,
+    ingest_outcome,
+    stage,
+)
 from warriorflow.stages.job_plans import answers_its_job, result_keys, write_jobs
 from warriorflow.store.ingest import Rejection, ingest_files
 from warriorflow.store.objects import ObjectStore
@@ -89,10 +98,7 @@ def compress_stage(config: Config, store: RatingStore, objects: ObjectStore, run
 
     report = ingest_files(store, objects, result_keys(objects, run_id, "embed"), kind="embeddings",
                           stage="embed", merge=merge, check=check_vectors, check_file=answers_its_job(objects, "embed"))
-    if report.quarantined:
-        bad, reason = next(iter(report.quarantined.items()))
-        raise StoreError(objects.uri(bad), f"failed its checks and was quarantined: {reason}",
-                         "see the report beside the quarantined file; fix the embed job and re-run")
+    fail_on_quarantine(objects, report, "fix the embed job and re-run: its instructions are embedded again")
     clean = at_status(store, CLEAN)
     selected = at_status(store, SELECTED)
     cached = _embedded(store, key, [r["instruction_id"] for r in clean + selected])

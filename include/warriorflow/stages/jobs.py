@@ -23,6 +23,7 @@ from typing import Any
 from warriorflow.config import ArenaSettings, Config
 from warriorflow.errors import ConfigError
 from warriorflow.method import battle_jobs, difficulty, tagging
+from warriorflow.method.battle_jobs import BatchInputError
 from warriorflow.method.jobs import ITEM_ID, JobInput
 from warriorflow.method.progress import Progress, quiet
 from warriorflow.store.jsonl import decode_jsonl, encode_jsonl
@@ -40,15 +41,25 @@ class JobResult:
     receipt: dict = field(default_factory=dict)
 
 
+def _arena(job: JobInput) -> ArenaSettings:
+    from pydantic import ValidationError
+
+    try:
+        return ArenaSettings.model_validate(job.params["arena"])
+    except ValidationError as exc:
+        problems = "; ".join(f"arena.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise BatchInputError(f"job {job.job_id}", problems, "re-plan the step that wrote this job") from None
+
+
 def _work(job: JobInput, model: Any) -> Callable[[Sequence[dict]], list[dict]]:
     """The function that turns a chunk of the job's items into records, with the loaded model."""
     p = job.params
     if job.step == "respond":
-        arena = ArenaSettings.model_validate(p["arena"])
+        arena = _arena(job)
         return lambda items: battle_jobs.answer([battle_jobs.ResponseRequest(**i) for i in items], model, arena,
                                                 job.run_id)
     if job.step == "judge":
-        arena = ArenaSettings.model_validate(p["arena"])
+        arena = _arena(job)
         return lambda items: battle_jobs.cast_votes([battle_jobs.VoteRequest(**i) for i in items], model,
                                                     p["template"], arena, job.run_id)
     if job.step == "score":
@@ -73,9 +84,9 @@ def _record_item_id(step: str, record: dict) -> str:
 def load_model(config: Config, job: JobInput) -> tuple[Any, Callable[[], None]]:
     """The job's one model and how to release it: an expert's backend, or the embedding model."""
     if job.step == "embed":
-        from warriorflow.models.embedder import load_sentence_model
+        from warriorflow.models.embedder import load_sentence_model, unload_sentence_models
 
-        return load_sentence_model(job.params["model_spec"]), lambda: None
+        return load_sentence_model(job.params["model_spec"]), unload_sentence_models
     from warriorflow.inference.factory import backend_for
 
     expert = config.registry.get(job.model)
@@ -112,6 +123,8 @@ def run_job(config: Config, objects: ObjectStore, in_key: str, progress: Progres
     if objects.exists(out_key):
         progress(f"{job.job_id}: {objects.uri(out_key)} exists, nothing to do")
         return JobResult(job.job_id, out_key, 0, skipped=True)
+    if job.step in ("respond", "judge"):
+        _arena(job)  # a bad input fails before any model is loaded
     started = time.monotonic()
     ckpt = job_checkpoint_prefix(in_key)
     done: dict[str, dict] = {}

@@ -16,10 +16,19 @@ from __future__ import annotations
 from collections import defaultdict
 
 from warriorflow.config import Config
-from warriorflow.errors import StoreError
 from warriorflow.method.difficulty import aggregate, check_template, judges_for
 from warriorflow.quality.gates import gate_scored, rejection
-from warriorflow.stages.base import SCORED, UNIQUE, Outcome, advance, at_status, drop, ingest_outcome, stage
+from warriorflow.stages.base import (
+    SCORED,
+    UNIQUE,
+    Outcome,
+    advance,
+    at_status,
+    drop,
+    fail_on_quarantine,
+    ingest_outcome,
+    stage,
+)
 from warriorflow.stages.job_plans import answers_its_job, result_keys, write_jobs
 from warriorflow.stages.prompt_files import read_prompt
 from warriorflow.store.ingest import Rejection, ingest_files
@@ -70,10 +79,6 @@ def score_stage(config: Config, store: RatingStore, objects: ObjectStore, run_id
 
     report = ingest_files(store, objects, result_keys(objects, run_id, "score"), kind="difficulty_scores",
                           stage="score", merge=merge, check=check, check_file=answers_its_job(objects, "score"))
-    if report.quarantined:
-        key, reason = next(iter(report.quarantined.items()))
-        raise StoreError(objects.uri(key), f"failed its quality gate and was quarantined: {reason}",
-                         "see the GX result JSON beside the quarantined file; fix the judge backend and re-run")
     todo = at_status(store, UNIQUE)
     rows = _scores_of(store, [r["instruction_id"] for r in todo])
     got: dict[str, set[str]] = defaultdict(set)
@@ -95,5 +100,6 @@ def score_stage(config: Config, store: RatingStore, objects: ObjectStore, run_id
             drops.setdefault(v.reason, []).append(dict(by_id[v.instruction_id], difficulty=v.median))
     drop(store, "score", drops, run_id)
     counts = ingest_outcome(report).counts
+    fail_on_quarantine(objects, report, "fix the judge backend and re-run: its instructions are asked again")
     return Outcome({"input": len(todo), **counts, "decided": len(ready), "waiting": len(todo) - len(ready),
                     "kept": len(kept), **{f"dropped_{k}": len(v) for k, v in sorted(drops.items())}})

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 
 from warriorflow.config import Config
-from warriorflow.errors import StoreError
 from warriorflow.method.tagging import (
     NO_JUDGE,
     SCOPE_STATUSES,
@@ -21,7 +20,7 @@ from warriorflow.method.tagging import (
     choose_judge,
     tagging_judges,
 )
-from warriorflow.stages.base import Outcome, ingest_outcome, stage
+from warriorflow.stages.base import Outcome, fail_on_quarantine, ingest_outcome, stage
 from warriorflow.stages.job_plans import answers_its_job, result_keys, write_jobs
 from warriorflow.stages.prompt_files import read_prompt
 from warriorflow.store.ingest import Rejection, ingest_files
@@ -82,9 +81,6 @@ def tag_stage(config: Config, store: RatingStore, objects: ObjectStore, run_id: 
 
     report = ingest_files(store, objects, result_keys(objects, run_id, "tag"), kind="task_tags", stage="tag",
                           merge=merge, check=check, check_file=answers_its_job(objects, "tag"))
-    if report.quarantined:
-        key, reason = next(iter(report.quarantined.items()))
-        raise StoreError(objects.uri(key), f"failed its checks and was quarantined: {reason}",
-                         "see the report beside the quarantined file; fix the judge backend and re-run")
+    fail_on_quarantine(objects, report, "fix the judge backend and re-run: its instructions are asked again")
     return Outcome({**ingest_outcome(report).counts,
                     **{f"category_{c.replace(' ', '_')}": per_category[c] for c in t.categories if per_category[c]}})

@@ -203,6 +203,27 @@ def write_secret(api, namespace: str, body: dict) -> None:
         api.create_namespaced_secret(namespace, body)
 
 
+WATCHER = "run_failed_if_a_task_failed"
+
+
+def watch_failures(dag) -> None:
+    """Parse time: a last task that fails the run when any task of it failed. An ingesting step runs after
+    failed jobs (``all_done``) and the steps after it go on with what finished, so the run's leaves can
+    succeed while a job failed; this keeps such a run red in the UI (Airflow's "watcher" pattern)."""
+    from airflow.sdk import task
+
+    with dag:
+        @task(task_id=WATCHER, trigger_rule="one_failed", retries=0)
+        def watcher() -> None:
+            raise RuntimeError("a task of this run failed (see the grid): the steps after it merged what had "
+                               "finished, and the failed work is planned again by the next run")
+
+        last = watcher()
+        for t in list(dag.tasks):
+            if t.task_id != WATCHER:
+                t >> last
+
+
 def with_served_experts(start_after, first, last) -> None:
     """Parse time: when experts have a managed ``vllm serve`` (registry ``deployment``, Kubernetes placement),
     start them after ``start_after`` and before ``first`` (tasks), and stop them after ``last``, whatever

@@ -53,12 +53,9 @@ def cli_pod(config: Config, name: str, args: list[str], resources: PodResources,
                 for var, key in S3_SECRET_KEYS]
     env += [{"name": var, "valueFrom": {"secretKeyRef": {"name": k.endpoint_secret, "key": key}}}
             for var, key in sorted((secret_env or {}).items())]
-    if k.models_pvc:
-        mounts.append({"name": "models", "mountPath": "/models", "readOnly": True})
-        volumes.append({"name": "models", "persistentVolumeClaim": {"claimName": k.models_pvc, "readOnly": True}})
-    if resources.gpus:  # vLLM / NCCL need a large shared-memory /dev/shm
-        mounts.append({"name": "dshm", "mountPath": "/dev/shm"})
-        volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}})
+    more_mounts, more_volumes = model_volumes(config, resources)
+    mounts += more_mounts
+    volumes += more_volumes
     container = {"name": BASE_CONTAINER, "image": resources.image or k.default_image,
                  "imagePullPolicy": "IfNotPresent", "command": ["warriorflow", *args], "env": env,
                  "resources": {key: v for key, v in (("requests", requests), ("limits", limits)) if v},
@@ -76,6 +73,20 @@ def cli_pod(config: Config, name: str, args: list[str], resources: PodResources,
                          "labels": {"app.kubernetes.io/name": "warriorflow-worker",
                                     "app.kubernetes.io/component": pod_name(args[0]), **(labels or {})}},
             "spec": spec}
+
+
+def model_volumes(config: Config, resources: PodResources) -> tuple[list[dict], list[dict]]:
+    """(volumeMounts, volumes) every model pod gets: the weights volume at /models (read-only) and, on GPUs, a
+    memory-backed /dev/shm (vLLM / NCCL need a large one)."""
+    k = config.settings.kubernetes
+    mounts, volumes = [], []
+    if k.models_pvc:
+        mounts.append({"name": "models", "mountPath": "/models", "readOnly": True})
+        volumes.append({"name": "models", "persistentVolumeClaim": {"claimName": k.models_pvc, "readOnly": True}})
+    if resources.gpus:
+        mounts.append({"name": "dshm", "mountPath": "/dev/shm"})
+        volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}})
+    return mounts, volumes
 
 
 def job_resources(config: Config, step: str, model: str) -> PodResources:
@@ -187,13 +198,7 @@ def serve_manifests(config: Config, expert_name: str) -> tuple[dict, dict]:
     if expert.model.api_key_env:  # vllm serve reads its key from VLLM_API_KEY
         env.append({"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {"name": k.endpoint_secret,
                                                                             "key": expert.model.api_key_env}}})
-    mounts, volumes = [], []
-    if k.models_pvc:
-        mounts.append({"name": "models", "mountPath": "/models", "readOnly": True})
-        volumes.append({"name": "models", "persistentVolumeClaim": {"claimName": k.models_pvc, "readOnly": True}})
-    if r.gpus:
-        mounts.append({"name": "dshm", "mountPath": "/dev/shm"})
-        volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}})
+    mounts, volumes = model_volumes(config, r)
     requests = {key: v for key, v in (("cpu", r.cpu), ("memory", r.memory)) if v}
     limits = {GPU: str(r.gpus)} if r.gpus else {}
     container = {"name": "vllm", "image": d.image, "imagePullPolicy": "IfNotPresent",
