@@ -268,3 +268,15 @@ def test_a_forged_job_input_is_a_clear_cli_error(tmp_path, doc):
     assert not objects.exists(job_out_for(key))
     outside = CliRunner().invoke(main, [*args, f"file://{tmp_path}/elsewhere/jobs/x.json"])
     assert outside.exit_code == 2 and "not a job input under the configured object store" in outside.output
+
+
+def test_a_result_whose_job_input_was_tampered_with_is_quarantined_not_a_crash(tmp_path):
+    config = make_config(tmp_path, sequential=False, both=False)
+    seed_selected(config, 3)
+    plan = run_as_writer(config, plan_stage, "battle-1")
+    run_jobs(config, plan.value, Loader())
+    objects = open_objects(config)
+    objects.put_bytes(plan.value[0]["key"], b'{"job_id": "x"}')  # the input rewritten after the job ran
+    report = run_as_writer(config, ingest_responses_stage, "battle-1")
+    assert report.counts.get("quarantined_batches") == 1
+    assert any("job input is not valid" in n for n in report.notes)

@@ -52,7 +52,8 @@ def test_a_changed_battle_file_is_a_clear_cli_error_not_a_traceback():
     cfg = load_config()
     objects = open_objects(cfg)
     in_key = job_in_key("b1", "judge", "judge-r01-j-s0000")
-    objects.put_bytes(in_key, JobInput("judge-r01-j-s0000", "judge", "j", "b1", {}, (), 1).to_json())
+    params = {"arena": {}, "template": "{instruction} {response_a} {response_b}"}
+    objects.put_bytes(in_key, JobInput("judge-r01-j-s0000", "judge", "j", "b1", params, (), 1).to_json())
     key = job_out_for(in_key)
     objects.put_bytes(key, encode_jsonl([]))
     with RatingStore(cfg.duckdb_path) as store:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from warriorflow.config import Config
+from warriorflow.method.battle_jobs import BatchInputError
 from warriorflow.method.jobs import ITEM_ID, Job, JobInput, job_id, shard
 from warriorflow.store.ingest import Rejection
 from warriorflow.store.keys import job_in_key, run_prefix
@@ -57,7 +58,10 @@ def answers_its_job(objects: ObjectStore, step: str) -> Callable[[str, list[dict
         in_key = key.replace(f"/jobs/{step}/out/", f"/jobs/{step}/in/").removesuffix(".jsonl") + ".json"
         if not objects.exists(in_key):
             return Rejection(f"no job input {objects.uri(in_key)} for this result file: no job asked for it")
-        job = JobInput.from_json(objects.get_bytes(in_key), objects.uri(in_key))
+        try:
+            job = JobInput.from_json(objects.get_bytes(in_key), objects.uri(in_key))
+        except BatchInputError as exc:
+            return Rejection(f"its job input is not valid: {str(exc).splitlines()[0]}")
         wanted = set(job.item_ids())
         id_key, model_key = ITEM_ID[step], MODEL_FIELD[step]
         problems, seen = [], set()
