@@ -39,7 +39,7 @@ inference: {{llamacpp: {{threads: 2, n_parallel: 4, ctx_per_sequence: 1536}}}}
 mining: {{temperatures: [1.0, 1.1], top_ps: [0.99, 1.0], samples_per_config: 2, max_tokens: 96, min_chars: 15}}
 difficulty: {{keep_min: 1}}
 compression: {{budget: 0.99}}   # a fraction: nearly every instruction
-arena: {{response_max_tokens: 24, both_orders: false, battles_per_batch: 8}}
+arena: {{response_max_tokens: 24, both_orders: false}}
 rating: {{bootstrap_rounds: 10}}
 tagging: {{enabled: false}}
 flywheel: {{min_new_gold: 100000}}

@@ -28,7 +28,7 @@ inference: {{llamacpp: {{threads: 2, n_parallel: 4, ctx_per_sequence: 1536}}}}
 mining: {{temperatures: [1.0], top_ps: [0.99, 1.0], samples_per_config: 2, max_tokens: 64, min_chars: 15}}
 difficulty: {{keep_min: 1}}
 compression: {{budget: 1.0}}
-arena: {{response_max_tokens: 40, both_orders: true, battles_per_batch: 3}}
+arena: {{response_max_tokens: 40, both_orders: true}}
 rating: {{bootstrap_rounds: 20}}
 """))
 

@@ -165,8 +165,8 @@ class ArenaSettings(StrictModel):
                               description="ask each judge twice, A/B swapped; a disagreeing pair is a tie")
     sequential_voting: bool = Field(default=False, description="stop asking judges once the majority is decided")
     battles_per_batch: int = Field(default=64, ge=1,
-                                   description="battles per file of the single-process reference batch "
-                                               "(`warriorflow arena batch`); the flywheel runs jobs (see jobs)")
+                                   description="unused: battles run as per-model jobs (see jobs); accepted so that "
+                                               "settings files written for batches still load")
     seed: int = 0
 
 

@@ -20,7 +20,7 @@ from warriorflow.store.objects import ObjectStore
 
 ITEMS_PER_JOB = {"respond": "respond_items", "judge": "judge_items", "score": "score_items", "tag": "tag_items",
                  "embed": "embed_items"}
-MODEL_FIELD = {"respond": "expert", "judge": "judge", "score": "judge", "tag": "judge", "embed": "model"}
+RECORD_MODEL_FIELD = {"respond": "expert", "judge": "judge", "score": "judge", "tag": "judge", "embed": "model"}
 
 
 def write_jobs(config: Config, objects: ObjectStore, run_id: str, step: str,
@@ -46,10 +46,6 @@ def result_keys(objects: ObjectStore, run_id: str, step: str) -> list[str]:
     return sorted(k for k in objects.list(run_prefix(run_id, f"jobs/{step}/out")) if k.endswith(".jsonl"))
 
 
-def planned_jobs(objects: ObjectStore, run_id: str, step: str) -> list[str]:
-    return sorted(k for k in objects.list(run_prefix(run_id, f"jobs/{step}/in")) if k.endswith(".json"))
-
-
 def answers_its_job(objects: ObjectStore, step: str) -> Callable[[str, list[dict]], Rejection | None]:
     """A ``check_file`` for :func:`~warriorflow.store.ingest.ingest_files`: the result file's records are
     exactly answers to its job's items (by id), each once, all by the job's model."""
@@ -63,7 +59,7 @@ def answers_its_job(objects: ObjectStore, step: str) -> Callable[[str, list[dict
         except BatchInputError as exc:
             return Rejection(f"its job input is not valid: {str(exc).splitlines()[0]}")
         wanted = set(job.item_ids())
-        id_key, model_key = ITEM_ID[step], MODEL_FIELD[step]
+        id_key, model_key = ITEM_ID[step], RECORD_MODEL_FIELD[step]
         problems, seen = [], set()
         for n, r in enumerate(records, start=1):
             rid = r.get(id_key)

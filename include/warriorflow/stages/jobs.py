@@ -51,15 +51,14 @@ def _arena(job: JobInput) -> ArenaSettings:
         raise BatchInputError(f"job {job.job_id}", problems, "re-plan the step that wrote this job") from None
 
 
-def _work(job: JobInput, model: Any) -> Callable[[Sequence[dict]], list[dict]]:
-    """The function that turns a chunk of the job's items into records, with the loaded model."""
+def _work(job: JobInput, model: Any, arena: ArenaSettings | None) -> Callable[[Sequence[dict]], list[dict]]:
+    """The function that turns a chunk of the job's items into records, with the loaded model (``arena``: the
+    respond and judge jobs' checked arena settings)."""
     p = job.params
     if job.step == "respond":
-        arena = _arena(job)
         return lambda items: battle_jobs.answer([battle_jobs.ResponseRequest(**i) for i in items], model, arena,
                                                 job.run_id)
     if job.step == "judge":
-        arena = _arena(job)
         return lambda items: battle_jobs.cast_votes([battle_jobs.VoteRequest(**i) for i in items], model,
                                                     p["template"], arena, job.run_id)
     if job.step == "score":
@@ -123,12 +122,12 @@ def run_job(config: Config, objects: ObjectStore, in_key: str, progress: Progres
     if objects.exists(out_key):
         progress(f"{job.job_id}: {objects.uri(out_key)} exists, nothing to do")
         return JobResult(job.job_id, out_key, 0, skipped=True)
-    if job.step in ("respond", "judge"):
-        _arena(job)  # a bad input fails before any model is loaded
+    arena = _arena(job) if job.step in ("respond", "judge") else None  # a bad input fails before any load
     started = time.monotonic()
     ckpt = job_checkpoint_prefix(in_key)
     done: dict[str, dict] = {}
-    for part in sorted(objects.list(ckpt)):
+    parts = sorted(objects.list(ckpt))
+    for part in parts:
         for r in decode_jsonl(objects.get_bytes(part)):
             done.setdefault(_record_item_id(job.step, r), r)
     wanted = set(job.item_ids())
@@ -141,14 +140,13 @@ def run_job(config: Config, objects: ObjectStore, in_key: str, progress: Progres
         model, release = loader(config, job)
         loaded.append(job.model)
         try:
-            work = _work(job, model)
+            work = _work(job, model, arena)
             step = config.settings.jobs.checkpoint_items
-            parts = len(list(objects.list(ckpt)))
+            n_part = len(parts)
             for start in range(0, len(todo), step):
-                chunk = todo[start:start + step]
-                records = work(chunk)
-                objects.put_bytes(f"{ckpt}part-{parts:05d}.jsonl", encode_jsonl(records))
-                parts += 1
+                records = work(todo[start:start + step])
+                objects.put_bytes(f"{ckpt}part-{n_part:05d}.jsonl", encode_jsonl(records))
+                n_part += 1
                 done.update({_record_item_id(job.step, r): r for r in records})
                 progress(f"{job.job_id}: {len(done)}/{len(job.items)} items")
         finally:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from dataclasses import replace
 from datetime import datetime
 
 from warriorflow.config import Config
 from warriorflow.method.battle_jobs import PlannedBattle, response_requests
 from warriorflow.method.planning import Existing, eligible_judges, plan_battles
 from warriorflow.stages.base import Outcome, now_utc, stage
+from warriorflow.stages.ingest_battles import open_battles
 from warriorflow.stages.job_plans import write_jobs
 from warriorflow.store.objects import ObjectStore
 from warriorflow.store.rating_store import RatingStore
@@ -50,20 +52,12 @@ def existing_battles(store: RatingStore) -> tuple[dict[str, Existing], tuple[Cou
 
 
 def stale_battles(config: Config, store: RatingStore) -> list[PlannedBattle]:
-    """Battles planned before but never completed (a failed batch), between experts still registered."""
-    stale = store.query(
-        "SELECT b.battle_id, b.instruction_id, i.text, b.attacker, b.defender, b.battle_order FROM battles b "
-        "JOIN instructions i USING (instruction_id) WHERE b.status = 'planned' ORDER BY b.battle_order")
+    """Battles planned before but never completed (a failed job), between experts still registered, each with
+    the panel the registry of today gives it."""
     names = set(config.registry.names())
-    out = []
-    for r in stale:
-        if r["attacker"] not in names or r["defender"] not in names:
-            continue
-        judges = eligible_judges(config.registry.get(r["attacker"]), config.registry.get(r["defender"]),
-                                 config.registry)
-        out.append(PlannedBattle(r["battle_id"], r["instruction_id"], r["text"], r["attacker"], r["defender"],
-                                 judges, r["battle_order"]))
-    return out
+    return [replace(b, judges=eligible_judges(config.registry.get(b.attacker), config.registry.get(b.defender),
+                                              config.registry))
+            for b in open_battles(store) if b.attacker in names and b.defender in names]
 
 
 @stage("plan")

@@ -1,13 +1,9 @@
 """The object-store key layout: where each step's result files live under a run's prefix.
 
     runs/RUN/mine/EXPERT.jsonl              mined records of one expert (+ EXPERT.dropped.jsonl)
-    runs/RUN/score/scores.jsonl             difficulty scores
-    runs/RUN/tag/tags-DIGEST.jsonl          task tags of one set of instructions
     runs/RUN/jobs/STEP/in/JOB.json          a model job's input (step: respond, judge, score, tag, embed)
     runs/RUN/jobs/STEP/out/JOB.jsonl        its results (+ JOB.receipt.json: what it loaded, counts, time)
     runs/RUN/jobs/STEP/ckpt/JOB/part-N.jsonl  finished records of a job still running (an evicted pod resumes)
-    runs/RUN/battle/in/batch-NNNN.json      a battle batch of the single-process reference (`arena batch`)
-    runs/RUN/battle/out/batch-NNNN.jsonl    its results
     quarantine/STAGE/KEY                    a batch that failed its checks (+ .report.json, .gx.json)
 """
 
@@ -30,25 +26,14 @@ def dropped_key(key: str) -> str:
     return key.removesuffix(".jsonl") + DROPPED_SUFFIX
 
 
-def score_key(run_id: str) -> str:
-    return f"runs/{run_id}/score/scores.jsonl"
 
 
-def tag_key(run_id: str, digest: str) -> str:
-    return f"runs/{run_id}/tag/tags-{digest}.jsonl"
 
 
-def battle_in_key(run_id: str, n: int) -> str:
-    return f"runs/{run_id}/battle/in/batch-{n:04d}.json"
 
 
-def battle_out_key(run_id: str, n: int) -> str:
-    return f"runs/{run_id}/battle/out/batch-{n:04d}.jsonl"
 
 
-def battle_out_for(in_key_or_uri: str) -> str:
-    """Where a battle batch writes its results: ``.../battle/in/batch-N.json`` -> ``.../battle/out/batch-N.jsonl``."""
-    return in_key_or_uri.replace("/battle/in/", "/battle/out/").removesuffix(".json") + ".jsonl"
 
 
 def job_in_key(run_id: str, step: str, job_id: str) -> str:

@@ -159,9 +159,7 @@ def job_pods(jobs: list[dict], pool: str) -> list[dict]:
 
     config = load_config()
     objects = open_objects(config)
-    mine = [Job.from_dict(j) for j in jobs]
-    mine = [j for j in mine if j.step == "embed" and pool_for(config.settings.compression.resources) == pool
-            or j.step != "embed" and pool_for(job_resources(config, j.step, j.model)) == pool]
+    mine = [j for j in map(Job.from_dict, jobs) if pool_for(job_resources(config, j.step, j.model)) == pool]
     sync_s3_secret(config)
     return finish_pods(config, [job_pod(config, objects.uri(j.key), j.step, j.model,
                                         j.key.rsplit("/", 1)[-1].removesuffix(".json")) for j in mine])
@@ -188,19 +186,20 @@ def sync_s3_secret(config) -> None:
                          "labels": {"app.kubernetes.io/managed-by": "warriorflow"}},
             "stringData": {"access_key_id": conn.login or "", "secret_access_key": conn.password or ""}}
     api = KubernetesHook(conn_id=k.airflow_conn_id).core_v1_client
-    write_secret(api, k.namespace, body)
+    create_or_replace(api.create_namespaced_secret, api.replace_namespaced_secret, k.namespace, body)
 
 
-def write_secret(api, namespace: str, body: dict) -> None:
-    """Replace the secret, or create it when it does not exist yet (a kubernetes CoreV1Api)."""
+def create_or_replace(create, replace, namespace: str, body: dict) -> None:
+    """Create a Kubernetes object, or replace it when it exists already (``create``/``replace``: a kubernetes
+    client's ``create_namespaced_X`` / ``replace_namespaced_X``)."""
     from kubernetes.client.exceptions import ApiException
 
     try:
-        api.replace_namespaced_secret(body["metadata"]["name"], namespace, body)
+        create(namespace, body)
     except ApiException as exc:
-        if exc.status != 404:
+        if exc.status != 409:
             raise
-        api.create_namespaced_secret(namespace, body)
+        replace(body["metadata"]["name"], namespace, body)
 
 
 WATCHER = "run_failed_if_a_task_failed"

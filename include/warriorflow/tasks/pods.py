@@ -39,8 +39,6 @@ def cli_pod(config: Config, name: str, args: list[str], resources: PodResources,
     """A pod that runs ``warriorflow ARGS`` with ``resources``: the one way any CLI command runs in a pod.
     ``secret_env``: env var -> key in ``kubernetes.endpoint_secret`` (served experts' API keys)."""
     k = config.settings.kubernetes
-    requests = {r: v for r, v in (("cpu", resources.cpu), ("memory", resources.memory)) if v}
-    limits = {GPU: str(resources.gpus)} if resources.gpus else {}
     env = [{"name": "WARRIORFLOW_ROLE", "value": "worker"}, {"name": "HF_HUB_OFFLINE", "value": "1"},
            {"name": "GX_ANALYTICS_ENABLED", "value": "false"}]
     mounts, volumes = [], []
@@ -58,8 +56,7 @@ def cli_pod(config: Config, name: str, args: list[str], resources: PodResources,
     volumes += more_volumes
     container = {"name": BASE_CONTAINER, "image": resources.image or k.default_image,
                  "imagePullPolicy": "IfNotPresent", "command": ["warriorflow", *args], "env": env,
-                 "resources": {key: v for key, v in (("requests", requests), ("limits", limits)) if v},
-                 "volumeMounts": mounts}
+                 "resources": container_resources(resources), "volumeMounts": mounts}
     spec: dict = {"restartPolicy": "Never", "containers": [container], "volumes": volumes,
                   "securityContext": {"runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000}}
     if resources.node_pool:
@@ -73,6 +70,13 @@ def cli_pod(config: Config, name: str, args: list[str], resources: PodResources,
                          "labels": {"app.kubernetes.io/name": "warriorflow-worker",
                                     "app.kubernetes.io/component": pod_name(args[0]), **(labels or {})}},
             "spec": spec}
+
+
+def container_resources(resources: PodResources) -> dict:
+    """A container's ``resources``: CPU and memory requests, exactly ``resources.gpus`` GPUs as its limit."""
+    requests = {key: v for key, v in (("cpu", resources.cpu), ("memory", resources.memory)) if v}
+    limits = {GPU: str(resources.gpus)} if resources.gpus else {}
+    return {key: v for key, v in (("requests", requests), ("limits", limits)) if v}
 
 
 def model_volumes(config: Config, resources: PodResources) -> tuple[list[dict], list[dict]]:
@@ -199,15 +203,12 @@ def serve_manifests(config: Config, expert_name: str) -> tuple[dict, dict]:
         env.append({"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {"name": k.endpoint_secret,
                                                                             "key": expert.model.api_key_env}}})
     mounts, volumes = model_volumes(config, r)
-    requests = {key: v for key, v in (("cpu", r.cpu), ("memory", r.memory)) if v}
-    limits = {GPU: str(r.gpus)} if r.gpus else {}
     container = {"name": "vllm", "image": d.image, "imagePullPolicy": "IfNotPresent",
                  "command": [*command, *d.args], "env": env,
                  "ports": [{"name": "http", "containerPort": d.port}],
                  "readinessProbe": {"httpGet": {"path": "/health", "port": d.port}, "periodSeconds": 10,
                                     "failureThreshold": 3},
-                 "resources": {key: v for key, v in (("requests", requests), ("limits", limits)) if v},
-                 "volumeMounts": mounts}
+                 "resources": container_resources(r), "volumeMounts": mounts}
     pod: dict = {"containers": [container], "volumes": volumes}
     if r.node_pool:
         pod["nodeSelector"] = {k.node_pool_label: r.node_pool}

@@ -28,8 +28,7 @@ def _clients(config):
 
 def start(config, poll_s: float = 5.0) -> list[str]:
     """Create or replace every managed expert's Deployment and Service, then wait until each is ready."""
-    from kubernetes.client.exceptions import ApiException
-
+    from warriorflow.tasks.placement import create_or_replace
     from warriorflow.tasks.pods import managed_experts, serve_manifests
 
     names = managed_experts(config)
@@ -37,20 +36,14 @@ def start(config, poll_s: float = 5.0) -> list[str]:
         return []
     apps, core = _clients(config)
     ns = config.settings.kubernetes.namespace
+    deployments = {}
     for name in names:
         deployment, service = serve_manifests(config, name)
-        for create, replace, body in ((apps.create_namespaced_deployment, apps.replace_namespaced_deployment,
-                                       deployment),
-                                      (core.create_namespaced_service, core.replace_namespaced_service, service)):
-            try:
-                create(ns, body)
-            except ApiException as exc:
-                if exc.status != 409:
-                    raise
-                replace(body["metadata"]["name"], ns, body)
+        create_or_replace(apps.create_namespaced_deployment, apps.replace_namespaced_deployment, ns, deployment)
+        create_or_replace(core.create_namespaced_service, core.replace_namespaced_service, ns, service)
+        deployments[name] = deployment
         log.info("started vllm serve for %s (%s)", name, deployment["metadata"]["name"])
-    for name in names:
-        deployment, _ = serve_manifests(config, name)
+    for name, deployment in deployments.items():
         timeout = config.registry.get(name).deployment.ready_timeout_s
         deadline = time.monotonic() + timeout
         while True:
