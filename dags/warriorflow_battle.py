@@ -2,6 +2,7 @@
 one Airflow task per step; every step that runs a model is a mapped job over one model.
 
     plan -> respond[expert x shard] -> ingest_responses
+         -> plan_executions -> execute[shard] -> ingest_executions   (the responses' code, in the sandbox)
          -> judge round 1: plan_votes_r1 -> judge_r1[judge x shard] -> ingest_votes_r1
          -> ... (sequential voting: round k asks only the judges still needed)
          -> rate -> select_gold
@@ -56,6 +57,18 @@ def warriorflow_battle():
         return steps.ingest_responses(run_id)
 
     @task(**WRITER)
+    def plan_executions(run_id: str | None = None) -> list[dict]:
+        from warriorflow.tasks import battle as steps
+
+        return steps.plan_executions(run_id)
+
+    @task(**WRITER, trigger_rule="all_done")
+    def ingest_executions(run_id: str | None = None) -> dict:
+        from warriorflow.tasks import battle as steps
+
+        return steps.ingest_executions(run_id)
+
+    @task(**WRITER)
     def plan_votes(round_no: int, run_id: str | None = None) -> list[dict]:
         from warriorflow.tasks import battle as steps
 
@@ -83,6 +96,10 @@ def warriorflow_battle():
     responding = model_jobs("respond", "respond", planned)
     done = ingest_responses()
     responding >> done
+    executions_asked = plan_executions()
+    done >> executions_asked
+    done = ingest_executions()
+    model_jobs("execute", "execute", executions_asked) >> done
     for k in range(1, judging_rounds() + 1):
         asked = plan_votes.override(task_id=f"plan_votes_r{k}")(k)
         counted = ingest_votes.override(task_id=f"ingest_votes_r{k}")()

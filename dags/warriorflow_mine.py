@@ -1,7 +1,7 @@
 """Mine fresh instructions every day (WarriorCoder steps 1-3), one Airflow task per step; every step
 that runs a model is a mapped job over one model.
 
-    mine[expert] -> ingest -> dedup
+    mine[expert] -> ingest -> dedup -> filter
       -> plan_scores -> score_jobs[judge x shard] -> score
       -> decontaminate
       -> plan_embeddings -> embed[shard] -> compress
@@ -68,6 +68,12 @@ def warriorflow_mine():
 
         return steps.dedup(run_id)
 
+    @task(task_id="filter", **WRITER)
+    def filter_instructions(run_id: str | None = None) -> dict:
+        from warriorflow.tasks import mine as steps
+
+        return steps.filter_instructions(run_id)
+
     @task(**WRITER)
     def plan_scores(run_id: str | None = None) -> list[dict]:
         from warriorflow.tasks import mine as steps
@@ -117,9 +123,9 @@ def warriorflow_mine():
         mined = pod_tasks("mine", mine_pods(miners))
     else:
         mined = mine.expand(expert=miners)
-    deduped = mined >> ingest() >> dedup()
+    filtered = mined >> ingest() >> dedup() >> filter_instructions()
     scores_asked = plan_scores()
-    deduped >> scores_asked
+    filtered >> scores_asked
     cleaned = model_jobs("score_jobs", "score", scores_asked) >> score() >> decontaminate()
     embeds_asked = plan_embeddings()
     cleaned >> embeds_asked

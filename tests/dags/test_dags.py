@@ -14,9 +14,9 @@ def test_dags_import_without_errors(dagbag):
 
 
 WATCHER = "run_failed_if_a_task_failed"
-MINE_ORDER = ["mine", "ingest", "dedup", "plan_scores", "score_jobs", "score", "decontaminate", "plan_embeddings",
-              "embed", "compress", "plan_tags", "tag_jobs", "tag"]
-MINE_WRITERS = {"ingest", "dedup", "plan_scores", "score", "decontaminate", "plan_embeddings", "compress",
+MINE_ORDER = ["mine", "ingest", "dedup", "filter", "plan_scores", "score_jobs", "score", "decontaminate",
+              "plan_embeddings", "embed", "compress", "plan_tags", "tag_jobs", "tag"]
+MINE_WRITERS = {"ingest", "dedup", "filter", "plan_scores", "score", "decontaminate", "plan_embeddings", "compress",
                 "plan_tags", "tag"}
 
 
@@ -39,14 +39,16 @@ def test_battle_dag_is_periodic_and_asset_triggered(dagbag):
     assert dag.timetable.timetable.expression == "0 6 * * *"  # periodic, so `airflow backfill create` works
     assert "warriorflow://instructions/selected" in str(dag.timetable.asset_condition)
     tasks = {t.task_id: t for t in dag.tasks}
-    order = ["plan", "respond", "ingest_responses", "plan_votes_r1", "judge_r1", "ingest_votes_r1", "rate",
-             "select_gold"]
+    order = ["plan", "respond", "ingest_responses", "plan_executions", "execute", "ingest_executions",
+             "plan_votes_r1", "judge_r1", "ingest_votes_r1", "rate", "select_gold"]
     assert set(tasks) == {*order, WATCHER}  # the embedded arena judges in one round (no sequential voting)
     assert tasks[WATCHER].trigger_rule == "one_failed"  # a failed job keeps the run red
     for before, after in zip(order, order[1:]):
         assert tasks[after].upstream_task_ids == {before}
-    assert {t for t in tasks if tasks[t].pool == "warriorflow_db"} == set(order) - {"respond", "judge_r1"}
+    assert {t for t in tasks if tasks[t].pool == "warriorflow_db"} == set(order) - {"respond", "execute", "judge_r1"}
     assert tasks["ingest_responses"].trigger_rule == tasks["ingest_votes_r1"].trigger_rule == "all_done"
+    assert tasks["ingest_executions"].trigger_rule == "all_done"  # the sandbox jobs run in a worker, never the writer
+    assert tasks["execute"].max_active_tis_per_dagrun == 1
     assert [o.uri for o in tasks["select_gold"].outlets] == ["warriorflow://battles/gold"]
 
 

@@ -52,8 +52,8 @@ def test_mine_then_battle_then_retrain(dagbag, tiny_flywheel):
 
     mine = dagbag.get_dag("warriorflow_mine").test()
     assert _states(mine) == {"experts": "success", "mine": "success", **dict.fromkeys(
-        ["ingest", "dedup", "plan_scores", "score_jobs", "score", "decontaminate", "plan_embeddings", "embed",
-         "compress", "plan_tags", "tag_jobs", "tag"], "success"), "run_failed_if_a_task_failed": "skipped"}
+        ["ingest", "dedup", "filter", "plan_scores", "score_jobs", "score", "decontaminate", "plan_embeddings",
+         "embed", "compress", "plan_tags", "tag_jobs", "tag"], "success"), "run_failed_if_a_task_failed": "skipped"}
     assert _asset_events("warriorflow://instructions/selected") >= 1
 
     battle = dagbag.get_dag("warriorflow_battle").test()

@@ -28,7 +28,7 @@ def _dagbag(monkeypatch, settings_file):
     return bag
 
 
-WRITER_STEPS = (r"^(ingest|dedup|plan_scores|score|decontaminate|plan_embeddings|compress|plan_tags|tag|"
+WRITER_STEPS = (r"^(ingest|dedup|filter|plan_scores|score|decontaminate|plan_embeddings|compress|plan_tags|tag|"
                 r"score_jobs_pods_.*|embed_pods_.*|tag_jobs_pods_.*)$")
 
 
@@ -40,11 +40,12 @@ def test_embedded_placement_runs_workers_as_local_tasks(airflow_home, monkeypatc
     bag = _dagbag(monkeypatch, CONFIG_DIR / "embedded.yaml")
     mine, battle = bag.get_dag("warriorflow_mine"), bag.get_dag("warriorflow_battle")
     for dag, task in ((mine, "mine"), (mine, "score_jobs"), (mine, "embed"), (battle, "respond"),
-                      (battle, "judge_r1")):
+                      (battle, "execute"), (battle, "judge_r1")):
         assert _operator_class(dag.get_task(task)) == "_PythonDecoratedOperator", task
     assert not any(t.endswith("_pods") or "_pods_" in t for t in mine.task_ids + battle.task_ids)
     assert mine.get_task("mine").upstream_task_ids == {"experts"}
     assert battle.get_task("ingest_responses").upstream_task_ids == {"respond"}
+    assert battle.get_task("ingest_executions").upstream_task_ids == {"execute"}
     assert mine.get_task("ingest").upstream_task_ids == {"mine"}
 
 
@@ -57,6 +58,7 @@ def test_kubernetes_placement_runs_jobs_as_mapped_pod_operators_one_pool_per_nod
         workers += [(battle, f"respond_{pool}", f"respond_pods_{pool}", "ingest_responses", pool),
                     (battle, f"judge_r1_{pool}", f"judge_r1_pods_{pool}", "ingest_votes_r1", pool),
                     (mine, f"score_jobs_{pool}", f"score_jobs_pods_{pool}", "score", pool)]
+    workers.append((battle, "execute_cpu", "execute_pods_cpu", "ingest_executions", "cpu"))  # the sandbox: CPUs
     for dag, worker, specs, after, pool in workers:
         task = dag.get_task(worker)
         assert _operator_class(task) == KPO
@@ -71,7 +73,7 @@ def test_kubernetes_placement_runs_jobs_as_mapped_pod_operators_one_pool_per_nod
     assert mine.get_task("mine_pods").upstream_task_ids == {"experts"}
     assert battle.get_task("respond_pods_gpu_a100").upstream_task_ids == {"plan"}
     writers = {t.task_id for d in (mine, battle) for t in d.tasks if t.pool == "warriorflow_db"}
-    assert not any(w.startswith(("respond", "judge_r", "score_jobs", "embed", "tag_jobs")) for w in writers)
+    assert not any(w.startswith(("respond", "execute", "judge_r", "score_jobs", "embed", "tag_jobs")) for w in writers)
 
 
 @pytest.mark.parametrize("settings, imported", [("embedded.yaml", False), ("production.example.yaml", True)])
@@ -96,7 +98,7 @@ def test_mine_dag_runs_one_deferred_pod_per_expert_against_the_loopback_api(airf
         run = dag.test(mark_success_pattern=WRITER_STEPS)
     states = {(ti.task_id, ti.map_index): str(ti.state) for ti in run.get_task_instances()}
     assert states.pop(("experts", -1)) == states.pop(("mine_pods", -1)) == "success"
-    for step in ("ingest", "dedup", "score", "decontaminate", "compress", "tag"):
+    for step in ("ingest", "dedup", "filter", "score", "decontaminate", "compress", "tag"):
         assert states.pop((step, -1)) == "success"
     # one pod per mining expert (the jobs after it had no planned input here: the battle test runs jobs)
     assert {k: v for k, v in states.items() if k[0] == "mine"} == {("mine", i): "success" for i in range(4)}
@@ -185,7 +187,9 @@ def test_battle_dag_runs_a_mapped_response_then_judge_cycle_of_pods_against_the_
     pods = api.created()
     gpu = [p for p in pods if p["spec"].get("nodeSelector")]
     assert gpu and all(len(p["spec"]["containers"][0]["resources"]["limits"]) == 1 for p in gpu)
-    assert {s for s, _ in ran} == {"respond", "judge"} and len(ran) == len(pods)  # one model per pod
+    model_pods = [p for p in pods if p["metadata"]["labels"]["warriorflow.dev/step"] != "execute"]
+    assert {s for s, _ in ran} == {"respond", "judge"} and len(ran) == len(model_pods)  # one model per pod
+    assert len(pods) > len(model_pods)  # and the execute pods ran the sandbox (no model)
     assert sorted(api.deleted) == sorted(p["metadata"]["name"] for p in pods)
     with RatingStore(config.duckdb_path, read_only=True) as store:
         assert store.query("SELECT count(*) AS n FROM battles WHERE status <> 'done'")[0]["n"] == 0

@@ -18,6 +18,7 @@ from warriorflow.method import ids
 from warriorflow.method.jobs import Job
 from warriorflow.stages.base import run_as_writer
 from warriorflow.stages.cycles import judging_rounds
+from warriorflow.stages.execute import ingest_executions_stage, plan_executions_stage
 from warriorflow.stages.ingest_battles import ingest_responses_stage, ingest_votes_stage
 from warriorflow.stages.jobs import run_job
 from warriorflow.stages.judging import plan_votes_stage
@@ -96,6 +97,8 @@ def cycle(config, run_id, loader) -> dict:
     plan = run_as_writer(config, plan_stage, run_id)
     failed = run_jobs(config, plan.value, loader)
     run_as_writer(config, ingest_responses_stage, run_id)
+    failed += run_jobs(config, run_as_writer(config, plan_executions_stage, run_id).value, loader)  # the sandbox
+    run_as_writer(config, ingest_executions_stage, run_id)
     rounds = 0
     for round_no in range(1, judging_rounds(config) + 1):
         jobs = run_as_writer(config, plan_votes_stage, run_id, round_no=round_no).value
@@ -125,12 +128,18 @@ def test_job_cycle_equals_the_batch_and_loads_one_model_per_job(tmp_path, sequen
     assert battles and all(b["status"] == "done" for b in battles)
     assert out["rounds"] == (1 if not sequential else out["rounds"]) and out["rounds"] >= 1
 
-    # every job loaded exactly its one model, and says so in its receipt
+    # every job loaded exactly its one model, and says so in its receipt (an execute job runs the sandbox: none)
     objects = open_objects(config)
     receipts = [json.loads(objects.get_bytes(k)) for k in objects.list("runs/battle-1/jobs/")
                 if k.endswith(".receipt.json")]
-    assert receipts and all(r["models_loaded"] == [r["model"]] for r in receipts)
-    assert sorted(loader.loads) == sorted(r["model"] for r in receipts)
+    assert receipts and all(r["models_loaded"] == ([] if r["step"] == "execute" else [r["model"]])
+                            for r in receipts)
+    assert sorted(loader.loads) == sorted(r["model"] for r in receipts if r["step"] != "execute")
+    with RatingStore(config.duckdb_path, read_only=True) as store:  # every battle has its execution evidence
+        executed = store.query("SELECT battle_id, role, status FROM executions")
+    assert {(e["battle_id"], e["role"]) for e in executed} == {(b["battle_id"], r) for b in battles
+                                                               for r in ("attacker", "defender")}
+    assert {e["status"] for e in executed} == {"no_code"}  # scripted answers hold no code: prompts unchanged
 
     # the same plan through the single-process batch gives the same responses, votes, battles, ratings
     planned = [bb.PlannedBattle(b["battle_id"], b["instruction_id"], t, b["attacker"], b["defender"],

@@ -100,7 +100,9 @@ def test_pods_render_shows_one_model_per_pod_and_no_llm_step_in_the_writer_pool(
     assert result.exit_code == 0, result.output
     pods = json.loads(result.output)
     assert "sk-never-in-a-spec" not in result.output
-    assert {p["step"] for p in pods} == {"mine", "score", "embed", "tag", "respond", "judge"}
+    assert {p["step"] for p in pods} == {"mine", "score", "embed", "tag", "respond", "execute", "judge"}
+    [execute] = [p for p in pods if p["step"] == "execute"]  # the sandbox: no model, no GPU, the CPU pool
+    assert execute["models"] == ["sandbox"] and execute["gpus"] == 0 and execute["pool"] == "warriorflow_pool_cpu"
     for p in pods:
         assert {"task", "step", "models", "gpus", "pool", "spec"} <= set(p)
         kubernetes_validate.validate(p["spec"], K8S, strict=True)

@@ -168,6 +168,22 @@ def test_elo_and_bt_over_rating_versions(built):
     assert ranked[0] == "alpha" and ranked[-1] in ("charlie", "delta")  # the fixture's strengths show through
 
 
+def test_style_controlled_ratings_beside_bt(built):
+    from warriorflow.report.html import latest_ratings
+
+    _, _, index = built
+    data = json.loads((index.parent / "report.json").read_text())["data"]
+    rows = latest_ratings(data)
+    assert rows and all(r["bt_style"] is not None and r["style_lo"] <= r["bt_style"] <= r["style_hi"] for r in rows)
+    # the fixture's two answers in a battle differ only in the expert's name: no style difference, so
+    # style control changes nothing and there is no style coefficient to show
+    assert all(abs(r["bt_style"] - r["bt"]) < 1e-6 for r in rows)
+    assert data["style"] == {"coefficients": [], "line": ""}
+    page = index.read_text()
+    assert "<th>Bradley-Terry</th><th>95% CI</th><th>BT (style-controlled)</th><th>95% CI</th>" in page
+    assert f"{rows[0]['bt_style']:.1f}" in page and "Style effects" not in page
+
+
 def test_difficulty_levels_and_scores(built):
     _, truth, index = built
     d = _png_data(index.parent / "difficulty.png")

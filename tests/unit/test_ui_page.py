@@ -47,6 +47,8 @@ def test_leaderboard_is_the_latest_ratings_and_the_judges_invalid_votes(config, 
     for name, r in rows.items():
         assert r["elo"] == ratings[("elo", name)]["rating"]
         assert (r["bt"], r["bt_lo"], r["bt_hi"]) == tuple(ratings[("bt", name)][k] for k in ("rating", "lo", "hi"))
+        assert (r["bt_style"], r["bt_style_lo"], r["bt_style_hi"]) == tuple(
+            ratings[("bt_style", name)][k] for k in ("rating", "lo", "hi"))
         assert r["battles"] == battles[name] == ratings[("elo", name)]["n_battles"]
         assert (r["judge_votes"], r["invalid_rate"]) == (invalid[name][0], invalid[name][1] / invalid[name][0])
     assert [r["elo"] for r in data["leaderboard"]] == sorted((r["elo"] for r in rows.values()), reverse=True)
@@ -98,7 +100,9 @@ def test_html_shows_the_numbers_and_escapes_model_text(config, built):
     html = page.render(data)
     assert f"{built['new_gold']} / {config.settings.flywheel.min_new_gold}" in html
     for r in data["leaderboard"]:
-        assert f"{r['elo']:.1f}" in html and f"{r['bt']:.1f}" in html
+        assert f"{r['elo']:.1f}" in html and f"{r['bt']:.1f}" in html and f"{r['bt_style']:.1f}" in html
+    assert "BT (style-controlled)" in html
+    assert (data["style"]["line"] in html) if data["style"]["coefficients"] else ('id="style"' not in html)
     assert "gamma&lt;&amp;&gt;" in html and "gamma<&>" not in html
     assert "&lt;script&gt;alert" in html and "<script>" not in html
     assert ui_store.SNAPSHOT_ID in html

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from warriorflow import __version__
-from warriorflow.cli import airflow, arena, doctor, evaluate, instructions, pods, report, serve, snapshot, train
+from warriorflow.cli import airflow, arena, doctor, evaluate, instructions, judges, pods, report, serve, snapshot, train
 from warriorflow.errors import WarriorflowError, install_redaction, redact
 
 
@@ -42,12 +42,12 @@ def main(ctx: click.Context, config_file: Path | None, verbose: bool) -> None:
 
 for command in (
     doctor.doctor, doctor.experts,
-    instructions.mine, instructions.dedup, instructions.score, instructions.decontaminate, instructions.compress,
-    instructions.instructions_cmd, instructions.run_cmd, report.tag,
+    instructions.mine, instructions.dedup, instructions.filter_cmd, instructions.score, instructions.decontaminate,
+    instructions.compress, instructions.instructions_cmd, instructions.run_cmd, report.tag,
     arena.plan, arena.job, arena.plan_votes_cmd, arena.ingest_responses_cmd, arena.ingest_votes_cmd, arena.battle,
     arena.battle_batch, arena.rate, arena.export, arena.leaderboard,
     serve.serve_gguf_cmd, snapshot.snapshot, train.train, report.report, evaluate.evaluate_cmd, evaluate.models_cmd,
-    airflow.airflow_cmd, pods.pods,
+    airflow.airflow_cmd, pods.pods, judges.judges,
 ):
     main.add_command(command)
 

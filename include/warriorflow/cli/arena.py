@@ -213,7 +213,8 @@ def export_battles_cmd(ctx: click.Context, fmt: str, out_file) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_context
 def leaderboard(ctx: click.Context, as_json: bool) -> None:
-    """Elo and Bradley-Terry (95% CI), battles and win rate; per judge: invalid votes, position bias, agreement."""
+    """Elo, Bradley-Terry and style-controlled Bradley-Terry (95% CIs), battles and win rate, the style coefficients;
+    per judge: invalid votes, position bias, agreement."""
     from warriorflow.method import leaderboard as lb
     from warriorflow.store.rating_store import RatingStore
     from warriorflow.store.vote_log import vote_log
@@ -226,18 +227,24 @@ def leaderboard(ctx: click.Context, as_json: bool) -> None:
     experts_ = lb.expert_table(log_, ratings)
     judges = lb.judge_table(votes, {b.battle_id: b.votes for b in log_})
     summary = lb.overall(votes, log_)
+    style = lb.style_coefficients(ratings)
     if as_json:
-        click.echo(json.dumps({"experts": experts_, "judges": judges, "overall": summary}, indent=2))
+        click.echo(json.dumps({"experts": experts_, "judges": judges, "overall": summary, "style": style},
+                              indent=2))
         return
 
     def fmt(x, spec=".1f"):
         return "-" if x is None else format(x, spec)
 
-    click.echo(f"{'expert':<32} {'elo':>7} {'bt':>7} {'95% CI':>17} {'battles':>7} {'win rate':>8}")
+    click.echo(f"{'expert':<32} {'elo':>7} {'bt':>7} {'95% CI':>17} {'bt style':>8} {'95% CI':>17} {'battles':>7} "
+               f"{'win rate':>8}")
     for r in experts_:
         ci = f"[{fmt(r['bt_lo'])}, {fmt(r['bt_hi'])}]"
-        click.echo(f"{r['expert']:<32} {fmt(r['elo']):>7} {fmt(r['bt']):>7} {ci:>17} {r['battles']:>7} "
-                   f"{fmt(r['win_rate'], '.0%'):>8}")
+        ci_style = f"[{fmt(r['bt_style_lo'])}, {fmt(r['bt_style_hi'])}]"
+        click.echo(f"{r['expert']:<32} {fmt(r['elo']):>7} {fmt(r['bt']):>7} {ci:>17} {fmt(r['bt_style']):>8} "
+                   f"{ci_style:>17} {r['battles']:>7} {fmt(r['win_rate'], '.0%'):>8}")
+    if style:
+        click.echo(f"bt style: Bradley-Terry with length and markdown held fixed; style effects {lb.style_line(style)}")
     click.echo(f"\n{'judge':<32} {'votes':>6} {'invalid':>8} {'1st-pos wins':>12} {'agreement':>9}")
     for j in judges:
         click.echo(f"{j['judge']:<32} {j['votes']:>6} {fmt(j['invalid_rate'], '.0%'):>8} "

@@ -1,4 +1,4 @@
-"""The instruction steps by hand: mine, dedup, score, decontaminate, compress, the whole cycle (`run`), and
+"""The instruction steps by hand: mine, dedup, filter, score, decontaminate, compress, the whole cycle (`run`), and
 `instructions` (counts by expert, status, config, level and drop reason)."""
 
 from __future__ import annotations
@@ -78,6 +78,15 @@ def dedup(ctx: click.Context, run_id: str | None) -> None:
     run_step(ctx, "dedup:dedup_stage", run_id)
 
 
+@click.command("filter")
+@run_id_option
+@click.pass_context
+def filter_cmd(ctx: click.Context, run_id: str | None) -> None:
+    """Drop unique instructions that fail the filters (filters.*): the model answering itself, no task, too few
+    words, markup or number junk, another language; prints the drops per rule."""
+    run_step(ctx, "filter:filter_stage", run_id)
+
+
 @click.command()
 @run_id_option
 @click.pass_context
@@ -135,7 +144,7 @@ def instructions_cmd(ctx: click.Context, as_json: bool) -> None:
 @run_id_option
 @click.pass_context
 def run_cmd(ctx: click.Context, run_id: str | None) -> None:
-    """One full instruction-pipeline run: mine, ingest, dedup, score, decontaminate, compress, tag."""
+    """One full instruction-pipeline run: mine, ingest, dedup, filter, score, decontaminate, compress, tag."""
     from warriorflow.stages.base import new_run_id
     from warriorflow.stages.cycles import instruction_cycle
 

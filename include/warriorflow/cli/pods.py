@@ -49,7 +49,8 @@ def render(config, training: bool = False) -> list[dict]:
         r = job_resources(config, "mine", e.name)
         out.append(entry("mine", "mine", e.name, r, mine_pod(config, e.name, "RUN")))
         out[-1]["input"] = f"{base}/{mine_key('RUN', e.name)}"
-    steps = [("score_jobs", "score"), ("embed", "embed"), ("tag_jobs", "tag"), ("respond", "respond")]
+    steps = [("score_jobs", "score"), ("embed", "embed"), ("tag_jobs", "tag"), ("respond", "respond"),
+             ("execute", "execute")]
     steps += [(f"judge_r{k}", "judge") for k in range(1, judging_rounds(config) + 1)]
     for task_id, step in steps:
         if step == "tag" and not config.settings.tagging.enabled:

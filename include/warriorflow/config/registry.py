@@ -190,6 +190,9 @@ class Expert(StrictModel):
         return Role(role) in self.roles
 
 
+RESERVED_NAMES = {"execution": "the execution judge's vote", "panel": "the whole judge panel"}
+
+
 class Registry(StrictModel):
     experts: list[Expert] = Field(min_length=1)
 
@@ -199,6 +202,9 @@ class Registry(StrictModel):
         for e in self.experts:
             if e.name in seen:
                 raise ValueError(f"expert name '{e.name}' appears twice; names must be unique")
+            if e.name in RESERVED_NAMES:
+                raise ValueError(f"expert name '{e.name}' is reserved (the vote log and calibration use it for "
+                                 f"{RESERVED_NAMES[e.name]}); rename the expert")
             seen.add(e.name)
         return self
 

@@ -95,6 +95,88 @@ class DedupSettings(StrictModel):
     seed: int = 1
 
 
+NATURAL_LANGUAGES = ("en", "es", "fr", "de", "pt", "it", "nl", "ru", "uk", "el", "zh", "ja", "ko", "ar", "he", "hi")
+PROGRAMMING_LANGUAGES = (
+    "Python", "JavaScript", "TypeScript", "Java", "C", "C++", "C#", "Go", "Rust", "Ruby", "PHP", "Swift", "Kotlin",
+    "Scala", "R", "Perl", "Haskell", "Lua", "MATLAB", "Julia", "Dart", "Elixir", "Erlang", "Clojure", "F#", "OCaml",
+    "Fortran", "COBOL", "Pascal", "Lisp", "Objective-C", "Visual Basic", "Assembly", "Bash", "SQL", "HTML", "CSS",
+    "Solidity", "Zig", "Verilog",
+)
+
+
+class SelfAnswerFilter(StrictModel):
+    enabled: bool = True
+    max_code_share: float = Field(default=0.6, gt=0, le=1,
+                                  description="text with more code than this (or starting with code) and no request "
+                                              "sentence is a solution, not an instruction")
+
+
+class NoTaskFilter(StrictModel):
+    enabled: bool = True
+    extra_request_words: list[str] = Field(default_factory=list,
+                                           description="more words or phrases that make a text a request")
+
+
+class TooFewWordsFilter(StrictModel):
+    enabled: bool = True
+    min_words: int = Field(default=6, ge=1, description="fewer words than this: dropped")
+
+
+class MarkupJunkFilter(StrictModel):
+    enabled: bool = True
+    min_letter_share: float = Field(default=0.45, ge=0, le=1,
+                                    description="least share of letters among the prose's non-space characters")
+    max_tag_share: float = Field(default=0.2, ge=0, le=1,
+                                 description="most share of the prose's non-space characters in HTML/XML tags")
+    max_char_run: int = Field(default=16, ge=2, description="most repeats of one character in a row (not digits)")
+    max_word_repeats: int = Field(default=4, ge=1, description="most repeats of one word in a row")
+    max_sentence_repeats: int = Field(default=2, ge=1, description="most times one sentence may occur")
+    template_tokens: bool = Field(default=True, description="drop text holding chat-template tokens (<|im_start|>)")
+
+
+class LanguageFilter(StrictModel):
+    enabled: bool = True
+    natural: str | None = Field(default="en", description="the instructions' natural language (ISO 639-1); null: "
+                                                          "any")
+    min_script_share: float = Field(default=0.5, ge=0, le=1,
+                                    description="least share of the prose's letters in that language's script")
+    stopwords: bool = Field(default=True, description="for a Latin-script language, also drop text whose function "
+                                                      "words are clearly another Latin-script language's")
+    programming: bool = Field(default=True, description="drop requests for another programming language than "
+                                                        "mining.language")
+    allowed_programming: list[str] = Field(default_factory=list,
+                                           description="other programming languages a request may ask for")
+
+    @field_validator("natural")
+    @classmethod
+    def _natural(cls, v: str | None) -> str | None:
+        if v is not None and v not in NATURAL_LANGUAGES:
+            raise ValueError(f"unsupported language {v!r}: use one of {', '.join(NATURAL_LANGUAGES)}, or null to "
+                             "turn the check off")
+        return v
+
+    @field_validator("allowed_programming")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        known = {n.lower(): n for n in PROGRAMMING_LANGUAGES}
+        unknown = [n for n in v if n.lower() not in known]
+        if unknown:
+            raise ValueError(f"unknown programming language(s) {unknown}: use names from "
+                             f"{', '.join(PROGRAMMING_LANGUAGES)}")
+        return [known[n.lower()] for n in v]
+
+
+class FiltersSettings(StrictModel):
+    """Instruction filters between dedup and difficulty scoring (method/instruction_filters.py)."""
+
+    enabled: bool = Field(default=True, description="run the filter step (off: every unique instruction is scored)")
+    markup_junk: MarkupJunkFilter = MarkupJunkFilter()
+    language: LanguageFilter = LanguageFilter()
+    self_answer: SelfAnswerFilter = SelfAnswerFilter()
+    too_few_words: TooFewWordsFilter = TooFewWordsFilter()
+    no_task: NoTaskFilter = NoTaskFilter()
+
+
 class DifficultySettings(StrictModel):
     prompt: str = Field(default="difficulty_judge.txt", description="rubric prompt in include/prompts")
     keep_min: int = Field(default=6, ge=1, le=10, description="keep instructions whose median score is at least this")
@@ -154,6 +236,38 @@ class CompressionSettings(StrictModel):
     seed: int = 0
 
 
+class VoteSettings(StrictModel):
+    """How votes become decisions (method/votes.py): probabilities, the first-position prior, the margin."""
+
+    probabilities: bool = Field(default=True, description="ask judges for token log-probabilities and decide "
+                                                          "by P([[A]]), P([[B]]), P([[Tie]]) where the backend "
+                                                          "reports them (others keep discrete verdicts)")
+    top_logprobs: int = Field(default=10, ge=1, le=20, description="alternatives per token asked of the backend")
+    margin: float = Field(default=0.1, ge=0, lt=1, allow_inf_nan=False,
+                          description="a judge's debiased preference P(att) - P(def), averaged over the shown "
+                                      "orders, must exceed this to win; within it the vote is a tie")
+    debias: bool = Field(default=True, description="remove each judge's measured first-position prior")
+    judge_weights: Literal["equal", "calibrated"] = Field(
+        default="equal", description="calibrated: each judge's vote counts with its accuracy from the latest "
+                                     "`warriorflow judges calibrate` (a judge not calibrated counts 1)")
+
+
+class ExecutionSettings(StrictModel):
+    """Execution evidence (method/execution.py): the responses' code run in the sandbox, in a CPU job per shard,
+    before judging; its summary shown to judges and its verdict counted as an ``execution`` vote."""
+
+    enabled: bool = Field(default=True, description="run each battle's two responses (their code, against the tests "
+                                                    "found in the question and in both responses) in the sandbox")
+    in_prompt: bool = Field(default=True, description="show judges a compact summary of each response's run")
+    vote: bool = Field(default=True, description="count the deterministic execution vote in the local score")
+    vote_weight: float = Field(default=1.0, ge=0, allow_inf_nan=False,
+                               description="weight of the execution vote (a judge's vote weighs 1)")
+    wall_s: float = Field(default=5.0, gt=0, le=600, allow_inf_nan=False,
+                          description="wall-clock limit of one sandbox run of a response (the other limits: "
+                                      "evaluation.sandbox)")
+    shard_size: int = Field(default=256, ge=1, description="battles per execute job")
+
+
 class ArenaSettings(StrictModel):
     defenders_per_instruction: int = Field(default=1, ge=1, description="defenders per instruction (up to all others)")
     response_max_tokens: int = Field(default=512, ge=8)
@@ -164,6 +278,8 @@ class ArenaSettings(StrictModel):
     both_orders: bool = Field(default=False,
                               description="ask each judge twice, A/B swapped; a disagreeing pair is a tie")
     sequential_voting: bool = Field(default=False, description="stop asking judges once the majority is decided")
+    votes: VoteSettings = VoteSettings()
+    execution: ExecutionSettings = ExecutionSettings()
     battles_per_batch: int = Field(default=64, ge=1,
                                    description="unused: battles run as per-model jobs (see jobs); accepted so that "
                                                "settings files written for batches still load")
@@ -177,6 +293,8 @@ class RatingSettings(StrictModel):
                          description="final score weight of the Elo expectation")
     bootstrap_rounds: int = Field(default=100, ge=0, description="Bradley-Terry bootstrap rounds for the CI")
     seed: int = 0
+    style_control: bool = Field(default=True, description="also rate with the answers' length and markdown held "
+                                                          "fixed (Bradley-Terry with style covariates)")
 
 
 class KubernetesSettings(StrictModel):
@@ -366,6 +484,7 @@ class Settings(StrictModel):
     inference: InferenceSettings = InferenceSettings()
     mining: MiningSettings = MiningSettings()
     dedup: DedupSettings = DedupSettings()
+    filters: FiltersSettings = FiltersSettings()
     difficulty: DifficultySettings = DifficultySettings()
     tagging: TaggingSettings = TaggingSettings()
     decontamination: DecontaminationSettings = DecontaminationSettings()

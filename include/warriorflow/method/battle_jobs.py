@@ -32,7 +32,8 @@ from warriorflow.errors import BackendError, WarriorflowError
 from warriorflow.method import ids
 from warriorflow.method import votes as V
 from warriorflow.method.backend import Backend, Sampling
-from warriorflow.method.judging import VERDICT_CHOICES, parse_verdict, render_judge_prompt
+from warriorflow.method.execution import judge_section
+from warriorflow.method.judging import VERDICT_CHOICES, parse_verdict, render_judge_prompt, verdict_probabilities
 
 RESPONSE, VOTE, BATTLE = "response", "vote", "battle"
 
@@ -206,71 +207,99 @@ class VoteRequest:
     instruction: str
     first: str
     second: str
+    execution: str = ""  # the judge prompt's execution-evidence section (method/execution.py); "" when none
 
     def to_dict(self) -> dict:
-        return {"vote_id": self.vote_id, "battle_id": self.battle_id, "judge": self.judge,
-                "shown_order": self.shown_order, "instruction": self.instruction, "first": self.first,
-                "second": self.second}
+        d = {"vote_id": self.vote_id, "battle_id": self.battle_id, "judge": self.judge,
+             "shown_order": self.shown_order, "instruction": self.instruction, "first": self.first,
+             "second": self.second}
+        return {**d, "execution": self.execution} if self.execution else d
 
 
-def effective(arena: ArenaSettings, battle_id: str, judge: str, verdicts: Mapping[str, str]) -> str | None:
-    """A judge's effective vote on a battle from ``verdicts`` (vote id -> verdict); None while incomplete."""
-    mine = [verdicts.get(ids.vote_id(battle_id, judge, o)) for o in shown_orders(arena, battle_id, judge)]
-    return None if any(v is None for v in mine) else V.effective_vote(mine)
+Verdicts = Mapping[str, "str | V.CastVote"]
+"""Stored votes: vote id -> competitor verdict, or a :class:`~warriorflow.method.votes.CastVote` (with its
+probabilities, when the backend reported them)."""
 
 
-def judging_state(battle: PlannedBattle, arena: ArenaSettings,
-                  verdicts: Mapping[str, str]) -> tuple[list[str], list[str]]:
+def vote_rule(arena: ArenaSettings) -> V.ProbabilisticRule:
+    v = arena.votes
+    return V.ProbabilisticRule(margin=v.margin, debias=v.debias, enabled=v.probabilities)
+
+
+def effective(arena: ArenaSettings, battle_id: str, judge: str, verdicts: Verdicts,
+              priors: Mapping[str, float] | None = None) -> str | None:
+    """A judge's effective vote on a battle from ``verdicts``; None while incomplete. Probabilistic votes
+    are decided with the judge's first-position prior from ``priors`` (0 when not given)."""
+    mine = []
+    for order in shown_orders(arena, battle_id, judge):
+        v = verdicts.get(ids.vote_id(battle_id, judge, order))
+        if v is None:
+            return None
+        mine.append(v if isinstance(v, V.CastVote) else V.CastVote(v, order))
+    return V.judge_vote(mine, vote_rule(arena), (priors or {}).get(judge, 0.0))
+
+
+def judging_state(battle: PlannedBattle, arena: ArenaSettings, verdicts: Verdicts,
+                  priors: Mapping[str, float] | None = None) -> tuple[list[str], list[str]]:
     """(asked, next): the judges whose votes are complete, in the battle's panel order (a prefix of it), and
     the judges the next round must ask (empty: the battle's judging is over)."""
     panel = judge_order(arena.seed, battle)
     asked: list[str] = []
     for judge in panel:
-        if effective(arena, battle.battle_id, judge, verdicts) is None:
+        if effective(arena, battle.battle_id, judge, verdicts, priors) is None:
             break
         asked.append(judge)
     remaining = len(panel) - len(asked)
     if arena.sequential_voting:
-        votes = [effective(arena, battle.battle_id, j, verdicts) for j in asked]
+        votes = [effective(arena, battle.battle_id, j, verdicts, priors) for j in asked]
         k = judges_needed(votes, remaining)
     else:
         k = remaining
     return asked, panel[len(asked):len(asked) + k]
 
 
-def next_judges(battle: PlannedBattle, arena: ArenaSettings, verdicts: Mapping[str, str]) -> list[str]:
-    return judging_state(battle, arena, verdicts)[1]
+def next_judges(battle: PlannedBattle, arena: ArenaSettings, verdicts: Verdicts,
+                priors: Mapping[str, float] | None = None) -> list[str]:
+    return judging_state(battle, arena, verdicts, priors)[1]
 
 
-def vote_requests(battles: Iterable[PlannedBattle], arena: ArenaSettings, verdicts: Mapping[str, str],
-                  responses: Mapping[tuple[str, str], str]) -> dict[str, list[VoteRequest]]:
+def vote_requests(battles: Iterable[PlannedBattle], arena: ArenaSettings, verdicts: Verdicts,
+                  responses: Mapping[tuple[str, str], str],
+                  priors: Mapping[str, float] | None = None,
+                  execution: Mapping[str, Mapping[str, str]] | None = None) -> dict[str, list[VoteRequest]]:
     """Per judge, this round's vote requests: for each battle (whose two responses are in ``responses``,
     (instruction_id, expert) -> text), the judges :func:`next_judges` names, in each shown order, minus the
-    votes already cast (``verdicts``, vote id -> verdict). Sorted by vote id within a judge."""
+    votes already cast (``verdicts``, vote id -> verdict). Sorted by vote id within a judge. ``execution``
+    (battle id -> role -> summary line) puts each battle's execution summaries in its prompts, in shown order."""
     out: dict[str, list[VoteRequest]] = defaultdict(list)
     for b in battles:
         att, dfd = responses.get((b.instruction_id, b.attacker)), responses.get((b.instruction_id, b.defender))
         if att is None or dfd is None:
             continue
-        for judge in next_judges(b, arena, verdicts):
+        lines = (execution or {}).get(b.battle_id, {})
+        for judge in next_judges(b, arena, verdicts, priors):
             for order in shown_orders(arena, b.battle_id, judge):
                 vid = ids.vote_id(b.battle_id, judge, order)
                 if vid in verdicts:
                     continue
                 first, second = (att, dfd) if order == V.ATTACKER_FIRST else (dfd, att)
-                out[judge].append(VoteRequest(vid, b.battle_id, judge, order, b.instruction, first, second))
+                shown = ("attacker", "defender") if order == V.ATTACKER_FIRST else ("defender", "attacker")
+                evidence = judge_section(lines.get(shown[0], ""), lines.get(shown[1], ""))
+                out[judge].append(VoteRequest(vid, b.battle_id, judge, order, b.instruction, first, second, evidence))
     return {j: sorted(rs, key=lambda r: r.vote_id) for j, rs in sorted(out.items())}
 
 
 def judge_sampling(arena: ArenaSettings) -> Sampling:
-    return Sampling(max_tokens=arena.judge_max_tokens, temperature=0.0, choices=VERDICT_CHOICES)
+    top = arena.votes.top_logprobs if arena.votes.probabilities else 0
+    return Sampling(max_tokens=arena.judge_max_tokens, temperature=0.0, choices=VERDICT_CHOICES, top_logprobs=top)
 
 
-def vote_record(r: VoteRequest, text: str, run_id: str) -> dict:
+def vote_record(r: VoteRequest, text: str, run_id: str, probs: tuple[float, float, float] | None = None) -> dict:
+    """A vote: the parsed verdict and, when the backend reported them, [P(A), P(B), P(Tie)] (positional)."""
     raw = parse_verdict(text)
     return {"type": VOTE, "vote_id": r.vote_id, "battle_id": r.battle_id, "judge": r.judge,
             "shown_order": r.shown_order, "raw_verdict": raw, "verdict": V.to_competitor(raw, r.shown_order),
-            "raw_text": text, "run_id": run_id}
+            "probs": None if probs is None else [round(p, 9) for p in probs], "raw_text": text, "run_id": run_id}
 
 
 def cast_votes(requests: Sequence[VoteRequest], backend: Backend, template: str, arena: ArenaSettings,
@@ -279,16 +308,18 @@ def cast_votes(requests: Sequence[VoteRequest], backend: Backend, template: str,
     if not requests:
         return []
     judge = requests[0].judge
-    convs = [render_judge_prompt(template, r.instruction, r.first, r.second) for r in requests]
+    convs = [render_judge_prompt(template, r.instruction, r.first, r.second, r.execution) for r in requests]
     gens = chat(backend, judge, convs, judge_sampling(arena))
-    return [vote_record(r, g.text, run_id) for r, g in zip(requests, gens, strict=True)]
+    keep = arena.votes.probabilities
+    return [vote_record(r, g.text, run_id, verdict_probabilities(g.logprobs) if keep else None)
+            for r, g in zip(requests, gens, strict=True)]
 
 
 # ------------------------------------------------------------------------------------------ closing
-def battle_record(battle: PlannedBattle, arena: ArenaSettings, asked: Sequence[str], verdicts: Mapping[str, str],
-                  run_id: str) -> dict:
+def battle_record(battle: PlannedBattle, arena: ArenaSettings, asked: Sequence[str], verdicts: Verdicts,
+                  run_id: str, priors: Mapping[str, float] | None = None) -> dict:
     """The record of a battle whose judging is over (``asked``: its judges in panel order)."""
-    seen = {j: effective(arena, battle.battle_id, j, verdicts) for j in asked}
+    seen = {j: effective(arena, battle.battle_id, j, verdicts, priors) for j in asked}
     calls = sum(len(shown_orders(arena, battle.battle_id, j)) for j in asked)
     full = len(battle.judges) * (2 if arena.both_orders else 1)
     return {"type": BATTLE, "battle_id": battle.battle_id, "instruction_id": battle.instruction_id,
@@ -301,12 +332,12 @@ def battle_record(battle: PlannedBattle, arena: ArenaSettings, asked: Sequence[s
             "judge_calls_saved": full - calls, "effective_votes": seen, "run_id": run_id}
 
 
-def close(battles: Iterable[PlannedBattle], arena: ArenaSettings, verdicts: Mapping[str, str],
-          run_id: str) -> list[dict]:
+def close(battles: Iterable[PlannedBattle], arena: ArenaSettings, verdicts: Verdicts,
+          run_id: str, priors: Mapping[str, float] | None = None) -> list[dict]:
     """Battle records for every battle of ``battles`` whose judging is over."""
     out = []
     for b in battles:
-        asked, nxt = judging_state(b, arena, verdicts)
+        asked, nxt = judging_state(b, arena, verdicts, priors)
         if not nxt:
-            out.append(battle_record(b, arena, asked, verdicts, run_id))
+            out.append(battle_record(b, arena, asked, verdicts, run_id, priors))
     return out

@@ -3,7 +3,8 @@
 A battle batch runs in a pod, and its result file is input the writer must not trust. Each record is
 checked for its shape (field types) and its meaning:
 
-* a **vote** names a planned battle, a registered judge-role expert that was on that battle's panel and is
+* a **vote** (with optional positional probabilities ``probs``: three numbers in [0, 1] summing to 1)
+  names a planned battle, a registered judge-role expert that was on that battle's panel and is
   not one of its competitors (suspicion averting), a shown order, a raw verdict, the competitor verdict
   that the raw verdict and the shown order imply, and its content-addressed id;
 * a **response** is a registered competitor's answer to an instruction of a planned battle, with its
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from warriorflow.method import ids
-from warriorflow.method.votes import ATTACKER_FIRST, DEFENDER_FIRST, VERDICTS, to_competitor
+from warriorflow.method.votes import ATTACKER_FIRST, DEFENDER_FIRST, VERDICTS, check_probs, to_competitor
 
 RAW_VERDICTS = ("A", "B", "tie", "invalid")
 _STR, _INT, _DICT = (str,), (int,), (dict,)
@@ -35,7 +36,7 @@ FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
 }
 OPTIONAL: dict[str, dict[str, tuple[type, ...]]] = {
     "response": {"seed": _INT, "finish_reason": _STR, "prompt_tokens": _INT, "completion_tokens": _INT},
-    "vote": {"raw_text": _STR},
+    "vote": {"raw_text": _STR, "probs": (list,)},
     "battle": {"judge_calls": _INT, "judge_calls_saved": _INT},
 }
 
@@ -117,6 +118,11 @@ def _meaning(n: int, kind: str, r: Mapping[str, Any], facts: ArenaFacts | None,
         elif not out and to_competitor(r["raw_verdict"], r["shown_order"]) != r["verdict"]:
             out.append(f"{where}: verdict {r['verdict']!r} is not what raw verdict {r['raw_verdict']!r} means "
                        f"when shown {r['shown_order']}")
+        if r.get("probs") is not None:
+            try:
+                check_probs(r["probs"])
+            except ValueError as e:
+                out.append(f"{where}: probs: {e}")
         if r["vote_id"] != ids.vote_id(r["battle_id"], r["judge"], r["shown_order"]):
             out.append(f"{where}: vote_id is not the id of (battle, judge, shown order)")
         if facts is not None:

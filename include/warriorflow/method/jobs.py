@@ -14,6 +14,7 @@ judge       judge              a vote to cast on two finished responses (a :clas
 score       judge              an instruction to rate 1-10
 tag         judge              an instruction to put in a task category
 embed       embedding model    an instruction to embed
+execute     none (``sandbox``) a battle whose two responses' code to run (execution evidence)
 ==========  =================  ===============================================================
 
 :func:`shard` cuts each model's items into jobs of ``items_per_job`` (grown when needed so that a
@@ -32,10 +33,11 @@ from typing import Any
 
 from warriorflow.method.battle_jobs import BatchInputError
 
-STEPS = ("respond", "judge", "score", "tag", "embed")
+STEPS = ("respond", "judge", "score", "tag", "embed", "execute")
 LLM_STEPS = ("respond", "judge", "score", "tag")
+EXECUTOR = "sandbox"  # the model name of every execute job: it loads no model, it runs the sandbox
 ITEM_ID = {"respond": "response_id", "judge": "vote_id", "score": "instruction_id", "tag": "instruction_id",
-           "embed": "instruction_id"}
+           "embed": "instruction_id", "execute": "battle_id"}
 _S, _I = (str,), (int,)
 ITEM_FIELDS = {  # what every item of a step's job must hold, and its type
     "respond": {"response_id": _S, "instruction_id": _S, "instruction": _S, "expert": _S, "seed": _I},
@@ -43,11 +45,14 @@ ITEM_FIELDS = {  # what every item of a step's job must hold, and its type
               "second": _S},
     "score": {"instruction_id": _S, "text": _S}, "tag": {"instruction_id": _S, "text": _S},
     "embed": {"instruction_id": _S, "text": _S},
+    "execute": {"battle_id": _S, "instruction": _S, "attacker": _S, "defender": _S, "attacker_response_id": _S,
+                "defender_response_id": _S},
 }
+OPTIONAL_FIELDS = {"judge": {"execution": _S}}  # may be absent (old inputs, evidence off); typed when present
 PARAMS = {"respond": {"arena": (dict,)}, "judge": {"arena": (dict,), "template": _S},
           "score": {"template": _S, "language": _S},
           "tag": {"template": _S, "categories": (list,), "language": _S, "max_tokens": _I},
-          "embed": {"model_spec": _S}}
+          "embed": {"model_spec": _S}, "execute": {"limits": (dict,)}}
 MODEL_FIELD = {"respond": "expert", "judge": "judge"}  # items that name the model they are for
 
 
@@ -106,6 +111,8 @@ class JobInput:
                 raise BatchInputError(f"{where}.{k}", "must be a non-empty string")
         if d["step"] not in STEPS:
             raise BatchInputError(f"{where}.step", f"is {d['step']!r}", f"use one of {', '.join(STEPS)}")
+        if d["step"] == "execute" and d["model"] != EXECUTOR:
+            raise BatchInputError(f"{where}.model", f"is {d['model'][:40]!r}; an execute job runs {EXECUTOR!r}")
         if not isinstance(d.get("params"), dict):
             raise BatchInputError(f"{where}.params", "must be a JSON object")
         items = d.get("items")
@@ -122,12 +129,13 @@ class JobInput:
             raise BatchInputError(f"{where}.items", f"every item needs a {id_key}")
         if len(set(ids_)) != len(ids_):
             raise BatchInputError(f"{where}.items", f"repeat a {id_key}", "plan each item once")
-        fields = ITEM_FIELDS[step]
+        fields, optional = ITEM_FIELDS[step], OPTIONAL_FIELDS.get(step, {})
         for n, item in enumerate(items):
-            if set(item) != set(fields):
-                raise BatchInputError(f"{where}.items[{n}]", f"must hold exactly {', '.join(sorted(fields))}",
+            if not set(fields) <= set(item) <= set(fields) | set(optional):
+                extra = f" (and may hold {', '.join(sorted(optional))})" if optional else ""
+                raise BatchInputError(f"{where}.items[{n}]", f"must hold exactly {', '.join(sorted(fields))}{extra}",
                                       "re-plan the step that wrote this job")
-            for name, types in fields.items():
+            for name, types in {**fields, **{k: v for k, v in optional.items() if k in item}}.items():
                 if not isinstance(item[name], types) or isinstance(item[name], bool):
                     raise BatchInputError(f"{where}.items[{n}].{name}", f"must be a {types[0].__name__}")
             if step in MODEL_FIELD and item[MODEL_FIELD[step]] != d["model"]:

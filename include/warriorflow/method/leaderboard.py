@@ -1,6 +1,9 @@
 """`warriorflow leaderboard`: ratings and the health of the panel, as pure functions over stored rows.
 
-* per expert: Elo, Bradley-Terry with its bootstrap CI, battles, win rate (ties count half);
+* per expert: Elo, Bradley-Terry with its bootstrap CI, style-controlled Bradley-Terry (``bt_style``,
+  the answers' length and markdown held fixed, ``method.style_control``) with its CI, battles, win rate
+  (ties count half);
+* the style coefficients behind ``bt_style``: Elo points per std of each feature (``style_coefficients``);
 * per judge: votes, invalid-vote rate, position bias (the share of decisive verdicts that went to the
   response shown first; 0.5 is unbiased), and agreement with the other judges on the same battles.
 """
@@ -13,14 +16,19 @@ from itertools import combinations
 
 from warriorflow.method.votes import ATTACKER, DEFENDER, INVALID
 
+EXPERT_METHODS = ("elo", "bt", "bt_style")  # rating_history methods whose rows are experts
+STYLE_COEF_METHOD = "bt_style_coef"         # ... and the one whose rows are style features
+
 
 def expert_table(log_: Sequence, ratings: Iterable[Mapping]) -> list[dict]:
-    """Rows per expert: elo, bt, bt_lo, bt_hi, battles, win_rate; best Elo first."""
+    """Rows per expert: elo, bt, bt_lo, bt_hi, bt_style, bt_style_lo, bt_style_hi, battles, win_rate; best
+    Elo first."""
     from warriorflow.method.rating import battle_result
 
     rating = defaultdict(dict)
     for r in ratings:
-        rating[r["expert"]][r["method"]] = r
+        if r["method"] in EXPERT_METHODS:
+            rating[r["expert"]][r["method"]] = r
     battles, score = Counter(), Counter()
     for b in log_:
         s = battle_result(b)
@@ -30,11 +38,37 @@ def expert_table(log_: Sequence, ratings: Iterable[Mapping]) -> list[dict]:
         score[b.defender] += 1 - s
     rows = []
     for name in sorted(set(rating) | set(battles)):
-        elo, bt = rating[name].get("elo", {}), rating[name].get("bt", {})
+        elo, bt, sc = (rating[name].get(m, {}) for m in EXPERT_METHODS)
         rows.append({"expert": name, "elo": elo.get("rating"), "bt": bt.get("rating"), "bt_lo": bt.get("lo"),
-                     "bt_hi": bt.get("hi"), "battles": battles[name],
+                     "bt_hi": bt.get("hi"), "bt_style": sc.get("rating"), "bt_style_lo": sc.get("lo"),
+                     "bt_style_hi": sc.get("hi"), "battles": battles[name],
                      "win_rate": score[name] / battles[name] if battles[name] else None})
     return sorted(rows, key=lambda r: -(r["elo"] if r["elo"] is not None else float("-inf")))
+
+
+def style_coefficients(ratings: Iterable[Mapping]) -> list[dict]:
+    """The style coefficients among rating rows: [{feature, elo, lo, hi, battles}] in feature order (length,
+    headers, lists, bold). ``elo``: the Elo points an answer gains per std of the feature's normalised
+    difference to its opponent's; a feature that never varied has no row."""
+    from warriorflow.method.style_control import FEATURES
+
+    rows = {r["expert"]: r for r in ratings if r["method"] == STYLE_COEF_METHOD}
+    order = [f for f in FEATURES if f in rows] + sorted(set(rows) - set(FEATURES))
+    return [{"feature": f, "elo": rows[f]["rating"], "lo": rows[f]["lo"], "hi": rows[f]["hi"],
+             "battles": rows[f]["n_battles"]} for f in order]
+
+
+def style_line(coefs: Sequence[Mapping]) -> str:
+    """One line for the style coefficients, e.g. ``length +35.2 [20.1, 50.3], bold -3.0 Elo per std``;
+    empty when there are none."""
+    if not coefs:
+        return ""
+
+    def one(c: Mapping) -> str:
+        ci = f" [{c['lo']:+.1f}, {c['hi']:+.1f}]" if c.get("lo") is not None and c.get("hi") is not None else ""
+        return f"{c['feature']} {c['elo']:+.1f}{ci}"
+
+    return ", ".join(one(c) for c in coefs) + " Elo per std"
 
 
 def judge_table(votes: Iterable[Mapping], effective: Mapping[str, Mapping[str, str]]) -> list[dict]:

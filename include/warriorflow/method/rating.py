@@ -8,7 +8,9 @@ the same numbers.
 Definitions (DESIGN.md section 1, step 5)
 -----------------------------------------
 * Local score: ``x_A = t_A / (t_A + t_B)`` over the *decisive* votes (``tie`` and ``invalid`` votes
-  are not counted); ``(0.5, 0.5)`` when no vote is decisive (``local_scores``).
+  are not counted); ``(0.5, 0.5)`` when no vote is decisive (``local_scores``). A battle may give a
+  judge a weight (``BattleVotes.weights``, default 1 each): ``t`` is then the weighted count, e.g. the
+  deterministic ``execution`` vote with its configured weight, or judges weighed by calibrated accuracy.
 * Battle result: ``s_A`` = 1 if ``t_A > t_B``, 0 if ``t_A < t_B``, else 0.5 (``battle_result``). A battle
   whose votes are all invalid (or that has none) is therefore a tie wherever results are used (Elo,
   Bradley-Terry, win rates, FastChat rows). Invalid votes are still counted and reported by ``rate``.
@@ -77,6 +79,10 @@ class BattleVotes:
     attacker: str
     defender: str
     votes: Mapping[str, str] = field(hash=False)
+    weights: Mapping[str, float] | None = field(default=None, hash=False, compare=True)
+
+    def weight(self, judge: str) -> float:
+        return 1.0 if self.weights is None else float(self.weights.get(judge, 1.0))
 
     def __post_init__(self) -> None:
         for name in ("battle_id", "instruction_id", "attacker", "defender"):
@@ -92,6 +98,15 @@ class BattleVotes:
             if verdict not in VERDICTS:
                 raise ValueError(f"battle {self.battle_id!r}: unknown verdict {verdict!r} from judge {judge!r} "
                                  f"(expected one of {', '.join(VERDICTS)})")
+        if self.weights is not None:
+            if not isinstance(self.weights, Mapping):
+                raise ValueError(f"battle {self.battle_id!r}: weights must be a mapping judge -> weight")
+            for judge, w in self.weights.items():
+                if judge not in self.votes:
+                    raise ValueError(f"battle {self.battle_id!r}: a weight for {judge!r}, who did not vote")
+                if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
+                    raise ValueError(f"battle {self.battle_id!r}: weight of {judge!r} must be a number >= 0, "
+                                     f"not {w!r}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -113,9 +128,12 @@ def battles_from_records(records: Iterable[tuple[int, Mapping]]) -> list[BattleV
             raise ValueError(f"battle log line {lineno}: missing key(s) {', '.join(missing)}")
         if not isinstance(obj["votes"], dict):
             raise ValueError(f"battle log line {lineno}: votes must be an object judge -> verdict")
+        weights = obj.get("weights")
+        if weights is not None and not isinstance(weights, dict):
+            raise ValueError(f"battle log line {lineno}: weights must be an object judge -> number")
         try:
             b = BattleVotes(obj["battle_id"], obj["instruction_id"], obj["attacker"], obj["defender"],
-                            dict(obj["votes"]))
+                            dict(obj["votes"]), dict(weights) if weights else None)
         except ValueError as e:
             raise ValueError(f"battle log line {lineno}: {e}") from None
         if b.battle_id in seen:
@@ -127,21 +145,24 @@ def battles_from_records(records: Iterable[tuple[int, Mapping]]) -> list[BattleV
 
 def log_record(b: BattleVotes) -> dict:
     """A battle as an interchange-log record."""
-    return {"battle_id": b.battle_id, "instruction_id": b.instruction_id, "attacker": b.attacker,
-            "defender": b.defender, "votes": dict(b.votes)}
+    record = {"battle_id": b.battle_id, "instruction_id": b.instruction_id, "attacker": b.attacker,
+              "defender": b.defender, "votes": dict(b.votes)}
+    if b.weights:
+        record["weights"] = dict(b.weights)
+    return record
 
 
 # --------------------------------------------------------------------------------------------------
 # Per-battle scores
 # --------------------------------------------------------------------------------------------------
 
-def _tally(b: BattleVotes) -> tuple[int, int]:
-    t_a = t_b = 0
-    for v in b.votes.values():
+def _tally(b: BattleVotes) -> tuple[float, float]:
+    t_a = t_b = 0.0
+    for judge, v in b.votes.items():
         if v == ATTACKER:
-            t_a += 1
+            t_a += b.weight(judge)
         elif v == DEFENDER:
-            t_b += 1
+            t_b += b.weight(judge)
     return t_a, t_b
 
 

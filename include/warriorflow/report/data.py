@@ -8,6 +8,7 @@ matrix from ``stages.rating``, the judge table from ``leaderboard``, rubric leve
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import datetime
@@ -16,7 +17,7 @@ from warriorflow.report.stats import fleiss_kappa, histogram, rating_table
 
 LEVELS = ("excellent", "good", "average", "poor")
 NO_VALID_SCORE = "no valid score"
-STAGE_ORDER = ("mine", "ingest", "dedup", "score", "decontaminate", "compress", "tag", "quarantine")
+STAGE_ORDER = ("mine", "ingest", "dedup", "filter", "score", "decontaminate", "compress", "tag", "quarantine")
 OVERLAP_EDGES = [round(0.05 * k, 2) for k in range(21)]  # 20 bins over [0, 1]
 VOTE_OUTCOMES = ("attacker", "defender", "tie")
 INVALID_TAG = "invalid"
@@ -40,12 +41,12 @@ def overview(store) -> dict:
 # ------------------------------------------------------------------------------------------ arena
 
 
-def win_rates(store) -> dict:
+def win_rates(store, arena=None) -> dict:
     """experts (sorted), rates[i][j] = share of i's battles against j that i won (ties half), counts[i][j]."""
     from warriorflow.method.rating import battle_counts, win_rate_matrix
     from warriorflow.store.vote_log import vote_log
 
-    log_ = vote_log(store)
+    log_ = vote_log(store, arena)
     if not log_:  # win_rate_matrix cannot reshape an empty table
         return {"experts": [], "rates": [], "counts": [], "battles": 0}
     experts, rates = win_rate_matrix(log_)
@@ -54,7 +55,7 @@ def win_rates(store) -> dict:
 
 
 def rating_series(store, method: str) -> dict:
-    """The ratings of ``method`` (elo | bt) per rating version, oldest version first.
+    """The ratings of ``method`` (elo | bt | bt_style) per rating version, oldest version first.
 
     versions: [{rating_version, computed_at}]; series: expert -> [{version, rating, lo, hi, n_battles}]."""
     rows = store.query(
@@ -71,6 +72,18 @@ def rating_series(store, method: str) -> dict:
     return {"method": method, "versions": versions, "series": dict(sorted(series.items()))}
 
 
+def style_control(store) -> dict:
+    """The style coefficients of the latest rating version (``leaderboard.style_coefficients``): Elo points per
+    std of each feature behind the style-controlled ratings, and the same as one line of text."""
+    from warriorflow.method import leaderboard as lb
+
+    rows = store.query(
+        "SELECT * FROM rating_history WHERE method = ? AND rating_version = (SELECT rating_version FROM "
+        "rating_history ORDER BY computed_at DESC, rating_version LIMIT 1)", [lb.STYLE_COEF_METHOD])
+    coefficients = lb.style_coefficients(rows)
+    return {"coefficients": coefficients, "line": lb.style_line(coefficients)}
+
+
 def balance(store) -> list[dict]:
     """Attacks and defences per expert over every battle in the store (planned or fought)."""
     from warriorflow.method.planning import Plan
@@ -80,7 +93,7 @@ def balance(store) -> list[dict]:
     return [{"expert": name, **c} for name, c in plan.balance().items()]
 
 
-def judge_quality(store) -> dict:
+def judge_quality(store, arena=None) -> dict:
     """Per judge: votes, invalid-vote rate, position bias, agreement (leaderboard); overall Fleiss' kappa.
 
     Kappa treats each fought battle as an item and each judge's effective vote (attacker, defender,
@@ -88,14 +101,38 @@ def judge_quality(store) -> dict:
     from warriorflow.method import leaderboard as lb
     from warriorflow.store.vote_log import vote_log
 
-    log_ = vote_log(store)
+    from warriorflow.method.rating import battle_result
+
+    log_ = vote_log(store, arena)
     votes = store.query("SELECT battle_id, judge, raw_verdict, verdict FROM votes")
     effective = {b.battle_id: dict(b.votes) for b in log_}
     table = [row for row in rating_table(effective.values(), VOTE_OUTCOMES) if sum(row) >= 2]
     summary = lb.overall(votes, log_)
+    kinds = store.query("SELECT count(*) FILTER (WHERE p_a IS NOT NULL) AS probabilistic, "
+                        "count(*) FILTER (WHERE p_a IS NULL) AS discrete FROM votes")[0]
+    decisive = sum(battle_result(b) != 0.5 for b in log_)
     return {"judges": lb.judge_table(votes, effective), "fleiss_kappa": fleiss_kappa(table),
             "kappa_items": len(table), "categories": list(VOTE_OUTCOMES),
-            "votes": summary["votes"], "invalid_vote_rate": summary["invalid_vote_rate"]}
+            "votes": summary["votes"], "invalid_vote_rate": summary["invalid_vote_rate"],
+            "probabilistic_votes": int(kinds["probabilistic"] or 0), "discrete_votes": int(kinds["discrete"] or 0),
+            "battles": len(log_), "decisive_battles": decisive,
+            "execution_votes": sum("execution" in b.votes for b in log_)}
+
+
+def calibration(store) -> dict:
+    """The latest `warriorflow judges calibrate`: one row per judge, then the panel (empty when never run)."""
+    rows = store.query(
+        "SELECT calibration_id, judge, pairs, accuracy, tie_rate, flip_rate, first_position_share, metrics, "
+        "pairs_source, created_at FROM judge_calibrations WHERE calibration_id = (SELECT calibration_id FROM "
+        "judge_calibrations ORDER BY created_at DESC, calibration_id LIMIT 1) ORDER BY judge = 'panel', judge")
+    out = []
+    for r in rows:
+        metrics = json.loads(r["metrics"]) if isinstance(r["metrics"], str) else (r["metrics"] or {})
+        out.append({**{k: r[k] for k in ("judge", "pairs", "accuracy", "tie_rate", "flip_rate",
+                                          "first_position_share", "pairs_source")},
+                    "decisive_rate": metrics.get("decisive_rate"), "precision": metrics.get("precision"),
+                    "created_at": str(r["created_at"])})
+    return {"rows": out, "calibration_id": rows[0]["calibration_id"] if rows else None}
 
 
 # ------------------------------------------------------------------------------------------ instructions
@@ -187,14 +224,17 @@ def collect(store, config) -> dict:
     """Every panel's data."""
     return {
         "overview": overview(store),
-        "win_rates": win_rates(store),
+        "win_rates": win_rates(store, config.settings.arena),
         "elo": rating_series(store, "elo"),
         "bt": rating_series(store, "bt"),
+        "bt_style": rating_series(store, "bt_style"),
+        "style": style_control(store),
         "difficulty": difficulty(store),
         "categories": categories(store, config.settings.tagging.categories),
         "drop_reasons": drop_reasons(store),
         "overlap": overlap(store, config.settings.decontamination.min_shared),
-        "judges": judge_quality(store),
+        "judges": judge_quality(store, config.settings.arena),
+        "calibration": calibration(store),
         "balance": balance(store),
         "retrains": retrains(store),
     }

@@ -54,10 +54,13 @@ settings <code>{{ settings_name }}</code>).</p>
 {% if figs.elo %}<img src="{{ figs.elo }}" alt="Elo over time">{% endif %}
 {% if figs.bt %}<img src="{{ figs.bt }}" alt="Bradley-Terry ratings with bootstrap confidence bands">{% endif %}
 {% if d.bt.versions %}
-<table><tr><th>expert</th><th>Elo</th><th>Bradley-Terry</th><th>95% CI</th><th>battles</th></tr>
+<table><tr><th>expert</th><th>Elo</th><th>Bradley-Terry</th><th>95% CI</th><th>BT (style-controlled)</th><th>95% CI</th><th>battles</th></tr>
 {% for row in latest_ratings %}<tr><td>{{ row.expert }}</td><td class="n">{{ num(row.elo) }}</td><td class="n">{{ num(row.bt) }}</td>
-<td class="n">{% if row.lo is none %}–{% else %}[{{ num(row.lo) }}, {{ num(row.hi) }}]{% endif %}</td><td class="n">{{ row.n_battles }}</td></tr>{% endfor %}
+<td class="n">{% if row.lo is none %}–{% else %}[{{ num(row.lo) }}, {{ num(row.hi) }}]{% endif %}</td><td class="n">{{ num(row.bt_style) }}</td>
+<td class="n">{% if row.style_lo is none %}–{% else %}[{{ num(row.style_lo) }}, {{ num(row.style_hi) }}]{% endif %}</td><td class="n">{{ row.n_battles }}</td></tr>{% endfor %}
 </table>
+{% if d.bt_style.versions %}<p class="meta">BT (style-controlled): Bradley-Terry with the answers' length, headers, list items and bold text held fixed (arena-hard-auto's style control).{% if d.style.line %}
+Style effects: {{ d.style.line }} of the normalised difference to the opponent's answer.{% endif %}</p>{% endif %}
 <p class="meta">Latest rating version <code>{{ d.bt.versions[-1].rating_version }}</code> ({{ d.bt.versions[-1].computed_at }}); {{ d.bt.versions|length }} versions in all.</p>
 {% elif not d.elo.versions %}<p class="empty">No ratings yet: ratings are computed by <code>warriorflow rate</code> after battles.</p>{% endif %}
 
@@ -80,7 +83,24 @@ settings <code>{{ settings_name }}</code>).</p>
 <p class="meta">κ: each fought battle is an item, each judge's effective vote (attacker, defender, tie) a rating;
 invalid votes are left out, battles with fewer than two ratings skipped. First-position wins: the share of a judge's
 decisive verdicts that went to the answer shown first (0.5 is unbiased).</p>
+<p><span class="kpi">decisive battles <b>{{ d.judges.decisive_battles }} / {{ d.judges.battles }}</b></span>
+<span class="kpi">probabilistic votes <b>{{ d.judges.probabilistic_votes }}</b></span>
+<span class="kpi">discrete votes <b>{{ d.judges.discrete_votes }}</b></span>
+<span class="kpi">execution votes <b>{{ d.judges.execution_votes }}</b></span></p>
 {% else %}<p class="empty">No votes yet.</p>{% endif %}
+
+<h3 id="calibration">Judge calibration</h3>
+{% if d.calibration.rows %}
+<table><tr><th>judge</th><th>pairs</th><th>accuracy</th><th>ties</th><th>flips between orders</th><th>first position</th><th>decisive</th><th>precision</th></tr>
+{% for c in d.calibration.rows %}<tr><td>{% if c.judge == 'panel' %}<b>panel</b>{% else %}{{ c.judge }}{% endif %}</td><td class="n">{{ c.pairs }}</td>
+<td class="n">{{ pct(c.accuracy) }}</td><td class="n">{{ pct(c.tie_rate) }}</td><td class="n">{{ pct(c.flip_rate) }}</td>
+<td class="n">{{ pct(c.first_position_share) }}</td><td class="n">{{ pct(c.decisive_rate) }}</td><td class="n">{{ pct(c.precision) }}</td></tr>{% endfor %}
+</table>
+<p class="meta">Latest <code>warriorflow judges calibrate</code> ({{ d.calibration.rows[0].created_at }}) on
+<code>{{ d.calibration.rows[0].pairs_source }}</code>: each judge saw every labeled pair in both orders through the
+battle path. Accuracy: the effective vote equals the label; flips: the two one-order verdicts disagree.</p>
+{% else %}<p class="empty">No calibration yet: run <code>warriorflow judges make-pairs</code> then
+<code>warriorflow judges calibrate</code>.</p>{% endif %}
 
 <h2 id="difficulty">Difficulty of mined instructions</h2>
 {% if figs.difficulty %}<img src="{{ figs.difficulty }}" alt="difficulty distribution by level">
@@ -157,13 +177,16 @@ def _table(rows: list[dict]):
 
 
 def latest_ratings(d: dict) -> list[dict]:
-    """Per expert: Elo and BT (with CI) of the latest version of each, best BT first."""
+    """Per expert: Elo, BT and style-controlled BT (with CIs) of the latest version of each, best BT first."""
     def last(series: dict) -> dict:
         return {e: pts[-1] for e, pts in series.items() if pts}
 
     elo, bt = last(d["elo"]["series"]), last(d["bt"]["series"])
+    style = last(d["bt_style"]["series"]) if "bt_style" in d else {}
     rows = [{"expert": e, "elo": elo.get(e, {}).get("rating"), "bt": bt.get(e, {}).get("rating"),
              "lo": bt.get(e, {}).get("lo"), "hi": bt.get(e, {}).get("hi"),
+             "bt_style": style.get(e, {}).get("rating"), "style_lo": style.get(e, {}).get("lo"),
+             "style_hi": style.get(e, {}).get("hi"),
              "n_battles": (bt.get(e) or elo.get(e) or {}).get("n_battles")} for e in sorted(set(elo) | set(bt))]
     return sorted(rows, key=lambda r: -(r["bt"] if r["bt"] is not None else float("-inf")))
 

@@ -1,22 +1,31 @@
 """The launcher that runs *inside* the sandbox: set the resource limits, then run what the host sent.
 
 It is passed to the interpreter as ``-c BOOT_SOURCE`` with the limits and the verdict descriptor as
-arguments, and reads one ``marshal``-ed request from stdin. Two modes:
+arguments, and reads its request from stdin. Two modes:
 
 * ``program`` (trusted code: ground truths, the doctor's probe): the program runs in this process;
   after it ran to the end, the launcher writes the nonce on a line of its own to stdout, so a
   program that leaves early with ``os._exit(0)`` does not look like a pass.
-* ``check`` (a verdict on untrusted code): the launcher forks the **candidate** process, which closes
-  the verdict descriptor, then runs the candidate's source and answers calls on a pipe. The
-  launcher marks itself non-dumpable (no ``/proc/<pid>/mem``, ``/proc/<pid>/fd`` or ptrace from the
-  candidate, which also holds no capability), runs the benchmark's **checks** itself, and asks the
-  candidate only for values: ``call`` a function, ``eval`` an expression, ``exec`` a snippet and
-  return one variable. Values cross as data only (:mod:`warriorflow.sandbox.values`: builtin
-  scalars and containers, numpy arrays, pandas frames), never as objects with code, so a candidate
-  cannot return an object whose ``__eq__`` says yes. When every check passed, the launcher writes
-  ``passed`` to the verdict descriptor (a pipe only the host reads) and exits 0. The candidate never
-  runs a line of code in the launcher's process, so nothing it does in its own process (reading
-  frames or memory, ``os._exit(0)``, patching builtins, printing a marker) can make a pass.
+* ``check`` (a verdict on untrusted code): the launcher marks itself non-dumpable (no
+  ``/proc/<pid>/mem``, ``/proc/<pid>/fd`` or ptrace from the candidate, which also holds no
+  capability), then forks the **candidate** process, which closes the verdict descriptor, puts
+  ``/dev/null`` on its stdin, then runs the candidate's source and answers calls on a pipe. The
+  **checks** come on stdin in a second message that the launcher reads only after the fork, so
+  they are never in the candidate's memory (its tests' expected values stay secret). The launcher
+  runs the checks itself, and asks the candidate only for values: ``call`` a function, ``eval`` an
+  expression, ``exec`` a snippet and return one variable. Values cross as data only
+  (:mod:`warriorflow.sandbox.values`: builtin scalars and containers, numpy arrays, pandas frames),
+  never as objects with code, so a candidate cannot return an object whose ``__eq__`` says yes.
+  When every check passed, the launcher writes ``passed`` to the verdict descriptor (a pipe only the
+  host reads) and exits 0. The candidate never runs a line of code in the launcher's process, so
+  nothing it does in its own process (reading frames or memory, ``os._exit(0)``, patching builtins,
+  printing a marker) can make a pass.
+  The checks may also call ``_wf_report(text)``: a line (``r <text>``) written at once on the verdict
+  descriptor, before the final ``passed`` (per-test results that survive a later timeout; at most
+  32 KiB in all, so the pipe never fills).
+
+The request comes on stdin as length-prefixed ``marshal`` messages (8-byte little-endian length),
+read with ``os.read`` and no buffering, so nothing past a message is read before it is wanted.
 
 Exit codes tell the host what happened (see :data:`EXIT_CODES`). When the candidate dies of a signal,
 the launcher dies of the same signal, so a CPU-time or memory kill is reported as such.
@@ -45,7 +54,21 @@ import marshal, os, resource, signal, sys
 def _wf_boot():
     mem, cpu, nproc, fsize, nofile, verdict_fd = (int(x) for x in sys.argv[1:7])
     del sys.argv[1:]
-    request = marshal.loads(sys.stdin.buffer.read())
+
+    def read_exactly(n):
+        chunks = []
+        while n:
+            chunk = os.read(0, min(n, 1 << 20))
+            if not chunk:
+                raise EOFError("the request ended early")
+            chunks.append(chunk)
+            n -= len(chunk)
+        return b"".join(chunks)
+
+    def message():
+        return marshal.loads(read_exactly(int.from_bytes(read_exactly(8), "little")))
+
+    request = message()
     for res, soft, hard in ((resource.RLIMIT_AS, mem, mem), (resource.RLIMIT_CPU, cpu, cpu + 1),
                             (resource.RLIMIT_NPROC, nproc, nproc), (resource.RLIMIT_FSIZE, fsize, fsize),
                             (resource.RLIMIT_NOFILE, nofile, nofile), (resource.RLIMIT_CORE, 0, 0)):
@@ -91,25 +114,44 @@ def _wf_boot():
     exec(compile(request["values"], "<values>", "exec"), values)
     to_child_r, to_child_w = os.pipe()
     to_parent_r, to_parent_w = os.pipe()
+
+    def dumpable(flag):
+        try:
+            import ctypes
+            ctypes.CDLL(None, use_errno=True).prctl(4, flag, 0, 0, 0)  # PR_SET_DUMPABLE
+        except Exception:
+            pass
+
+    dumpable(0)  # before the fork: the candidate never sees a dumpable launcher
     pid = os.fork()
-    if pid == 0:  # the candidate: never sees the verdict descriptor, never runs code in the launcher
+    if pid == 0:  # the candidate: never sees the verdict descriptor or the checks, never runs code in the launcher
         try:
             os.close(verdict_fd)
+            null = os.open("/dev/null", os.O_RDONLY)
+            os.dup2(null, 0)  # the checks wait on stdin for the launcher alone
+            os.close(null)
             os.close(to_child_w)
             os.close(to_parent_r)
+            dumpable(1)  # its own /proc/self stays readable to itself, as in any process
             values["serve"](request["candidate"], to_child_r, to_parent_w)
         finally:
             os._exit(@ERROR@)
     os.close(to_child_r)
     os.close(to_parent_w)
-    try:
-        import ctypes
-        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0
-    except Exception:
-        pass
+    checks_source = message()
     remote = values["Remote"](pid, to_child_w, to_parent_r)
+    budget = [32768]
+
+    def report(text):
+        line = b"r " + str(text).encode("utf-8", "replace").replace(b"\n", b" ")[:1000] + b"\n"
+        if len(line) > budget[0]:
+            return False
+        budget[0] -= len(line)
+        os.write(verdict_fd, line)
+        return True
+
     checks = {"__name__": "__main__", "__builtins__": __builtins__, "_wf_remote": remote.function,
-              "_wf_eval": remote.eval, "_wf_exec": remote.exec}
+              "_wf_eval": remote.eval, "_wf_exec": remote.exec, "_wf_report": report}
 
     def passed():
         remote.ready()  # the candidate's module ran to the end (an error there is the candidate's error)
@@ -118,7 +160,7 @@ def _wf_boot():
         remote.close()
         os.write(verdict_fd, b"@PASSED@")
 
-    run("_wf_ready()\n" + request["checks"], "<checks>", dict(checks, _wf_ready=passed), after=done)
+    run("_wf_ready()\n" + checks_source, "<checks>", dict(checks, _wf_ready=passed), after=done)
     os._exit(0)
 _wf_boot()
 """

@@ -23,7 +23,9 @@ The sandbox (see :func:`bwrap_argv`):
   (:mod:`warriorflow.sandbox.cgroup`), else ``RLIMIT_AS`` times ``RLIMIT_NPROC``;
 * verdicts on untrusted code (:meth:`Sandbox.check`) come from a launcher process that runs the
   benchmark's checks and asks the candidate's own process only for values; the launcher writes
-  ``passed`` on a pipe the candidate does not hold (see :mod:`warriorflow.sandbox.boot`).
+  ``passed`` on a pipe the candidate does not hold (see :mod:`warriorflow.sandbox.boot`). The checks
+  reach the launcher only after the candidate's process is forked, so the candidate cannot read them
+  (nor the expected values in them).
   :meth:`Sandbox.run` runs a whole program in one process: for trusted programs only (ground truths,
   probes), since a program's claim that it ran to the end is its own.
 * outside: stdout and stderr read with a byte cap (over the cap: killed, ``output_limit``) and a
@@ -103,6 +105,7 @@ class SandboxResult:
     stderr: str
     duration_s: float
     detail: str = ""
+    report: tuple[str, ...] = ()  # the checks' ``_wf_report`` lines, in order (a check run only)
 
     @property
     def passed(self) -> bool:
@@ -183,18 +186,20 @@ class Sandbox:
         """Run one *trusted* program (``limits`` overrides the sandbox's) to the end in one process; passed
         means it ran to the end. Never raises for anything the program does."""
         nonce = secrets.token_hex(16)
-        return self._launch({"mode": "program", "nonce": nonce, "source": program}, limits, nonce)
+        return self._launch({"mode": "program", "nonce": nonce, "source": program}, None, limits, nonce)
 
     def check(self, program: CheckProgram, limits: SandboxLimits | None = None) -> SandboxResult:
         """Reach a verdict on untrusted code (see :class:`CheckProgram`); never raises for anything it does."""
-        request = {"mode": "check", "values": VALUES_SOURCE, "candidate": program.candidate, "checks": program.checks}
-        return self._launch(request, limits, None)
+        request = {"mode": "check", "values": VALUES_SOURCE, "candidate": program.candidate}
+        return self._launch(request, program.checks, limits, None)
 
-    def _launch(self, request: dict, limits: SandboxLimits | None, nonce: str | None) -> SandboxResult:
+    def _launch(self, request: dict, checks: str | None, limits: SandboxLimits | None,
+                nonce: str | None) -> SandboxResult:
         limits = limits or self.limits
         started = time.monotonic()
-        try:
-            payload = marshal.dumps(request)
+        try:  # length-prefixed messages; the checks second (the launcher reads them after forking the candidate)
+            payload = b"".join(len(m).to_bytes(8, "little") + m for m in
+                               [marshal.dumps(request)] + ([] if checks is None else [marshal.dumps(checks)]))
         except ValueError as exc:
             return SandboxResult("sandbox_error", None, "", "", 0.0, f"cannot send the program: {exc}")
         cgroup = None
@@ -296,13 +301,19 @@ def _feed(pipe, payload: bytes) -> None:
             pass
 
 
-def _drain(fd: int) -> bytes:
-    """What the launcher wrote on the verdict pipe (nothing blocks: the run is over)."""
+def _drain(fd: int, cap: int = 1 << 16) -> bytes:
+    """What the launcher wrote on the verdict pipe, up to ``cap`` bytes (nothing blocks: the run is over)."""
     os.set_blocking(fd, False)
-    try:
-        return os.read(fd, 64)
-    except BlockingIOError:
-        return b""
+    got = bytearray()
+    while len(got) < cap:
+        try:
+            chunk = os.read(fd, cap - len(got))
+        except BlockingIOError:
+            break
+        if not chunk:
+            break
+        got += chunk
+    return bytes(got)
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -357,13 +368,17 @@ def classify(returncode: int | None, out: bytes, err: bytes, nonce: str | None, 
              duration_s: float, *, isolated: bool = True, verdict: bytes = b"") -> SandboxResult:
     """Turn how a run ended into a SandboxResult with its reason (a pure function). A trusted program
     (``nonce`` set) passed when it exited 0 and printed the nonce last; a check (``nonce`` None) passed
-    when the launcher exited 0 and wrote ``passed`` on the verdict pipe."""
+    when the launcher exited 0 and wrote ``passed`` on the verdict pipe, as its last line (the lines before
+    it, ``r <text>``, are the checks' report: :attr:`SandboxResult.report`, kept whatever the reason)."""
     stdout = out.decode("utf-8", "replace")
     stderr = err.decode("utf-8", "replace")
     tail = stderr.strip().splitlines()[-1][:500] if stderr.strip() else ""
+    lines = verdict.split(b"\n")
+    report = tuple(x[2:].decode("utf-8", "replace") for x in lines[:-1] if x.startswith(b"r "))
+    verdict = VERDICT_PASSED if verdict.endswith(VERDICT_PASSED) and lines[-2:-1] == [b"passed"] else b""
 
     def result(reason: str, detail: str) -> SandboxResult:
-        return SandboxResult(reason, returncode, stdout, stderr, duration_s, detail)
+        return SandboxResult(reason, returncode, stdout, stderr, duration_s, detail, report)
 
     if why_killed == "timeout":
         return result("timeout", "wall-clock timeout")
@@ -381,7 +396,7 @@ def classify(returncode: int | None, out: bytes, err: bytes, nonce: str | None, 
     if rc == 0:
         marker = "\n" + nonce + "\n"
         if stdout.endswith(marker):
-            return SandboxResult("passed", 0, stdout[: -len(marker)], stderr, duration_s, "")
+            return SandboxResult("passed", 0, stdout[: -len(marker)], stderr, duration_s, "", report)
         return result("error", "exited with status 0 before the end of the program")
     if isolated and rc == 1 and stderr.startswith("bwrap:"):
         return result("sandbox_error", tail)

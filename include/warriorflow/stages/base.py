@@ -7,7 +7,8 @@ the counts in ``stage_runs`` (one row per attempt of a stage in a run) and retur
 Instructions move through statuses, each stage taking everything at its input status (whatever run
 mined it), so re-running a stage finds nothing left to do:
 
-    mined -> unique (dedup) -> scored (score) -> clean (decontaminate) -> selected (compress)
+    mined -> unique (dedup; the filter step drops from unique) -> scored (score) -> clean (decontaminate)
+    -> selected (compress)
 
 A dropped instruction keeps its row (status ``dropped``, with the reason) and gets a
 ``dropped_records`` row naming the stage and the reason.
@@ -122,7 +123,8 @@ def _drop_rows(stage_name: str, reason: str, rows: Iterable[Mapping], run_id: st
     return [{"record_id": ids.record_id(stage_name, r["instruction_id"]), "stage": stage_name, "reason": reason,
              "expert": r.get("expert"), "instruction_id": r["instruction_id"], "raw_text": r.get("text"),
              "provenance": {k: r.get(k) for k in ("temperature", "top_p", "seed", "run_id", "duplicate_of",
-                                                   "difficulty", "benchmark", "task_id") if r.get(k) is not None},
+                                                   "difficulty", "benchmark", "task_id", "filter_detail")
+                            if r.get(k) is not None},
              "run_id": run_id} for r in rows]
 
 

@@ -1,9 +1,9 @@
 """Whole cycles in one process, for the CLI and tests (Airflow runs each step as its own task instead).
 
-* the instruction cycle: mine every expert, then ingest -> dedup -> [score jobs] -> score ->
+* the instruction cycle: mine every expert, then ingest -> dedup -> filter -> [score jobs] -> score ->
   decontaminate -> [embed job] -> compress -> [tag jobs] -> tag;
-* the battle cycle: plan -> [response jobs] -> ingest responses -> judging rounds ([judge jobs] ->
-  ingest votes) -> rate -> select gold.
+* the battle cycle: plan -> [response jobs] -> ingest responses -> plan executions -> [execute jobs: the
+  sandbox] -> ingest executions -> judging rounds ([judge jobs] -> ingest votes) -> rate -> select gold.
 
 The writer steps run with the rating store open; the model jobs between them run here, one after
 another, with the store closed, each loading its one model and releasing it before the next
@@ -22,6 +22,8 @@ from warriorflow.stages.base import StageReport, run_as_writer
 from warriorflow.stages.compress import compress_stage, plan_embeddings_stage
 from warriorflow.stages.decontaminate import decontaminate_stage
 from warriorflow.stages.dedup import dedup_stage
+from warriorflow.stages.execute import ingest_executions_stage, plan_executions_stage
+from warriorflow.stages.filter import filter_stage
 from warriorflow.stages.gold import gold_stage
 from warriorflow.stages.ingest import ingest_stage
 from warriorflow.stages.ingest_battles import ingest_responses_stage, ingest_votes_stage
@@ -79,8 +81,8 @@ def with_jobs(config: Config, run_id: str, name: str, progress: Progress = log.i
 
 
 def instruction_writer_steps(config: Config, run_id: str, progress: Progress = log.info) -> list[StageReport]:
-    """ingest -> dedup -> score -> decontaminate -> compress -> tag, with their model jobs run here."""
-    reports = [run_as_writer(config, ingest_stage, run_id), run_as_writer(config, dedup_stage, run_id)]
+    """ingest -> dedup -> filter -> score -> decontaminate -> compress -> tag, with their model jobs run here."""
+    reports = [run_as_writer(config, step, run_id) for step in (ingest_stage, dedup_stage, filter_stage)]
     reports += with_jobs(config, run_id, "score", progress)
     reports.append(run_as_writer(config, decontaminate_stage, run_id))
     reports += with_jobs(config, run_id, "compress", progress)
@@ -95,10 +97,13 @@ def instruction_cycle(config: Config, run_id: str, progress: Progress = log.info
 
 
 def judge_and_rate(config: Config, run_id: str, progress: Progress = log.info) -> list[StageReport]:
-    """ingest responses -> judging rounds -> rate -> select gold (what follows the response jobs)."""
+    """ingest responses -> execution evidence ([execute jobs]) -> judging rounds -> rate -> select gold (what
+    follows the response jobs)."""
     reports: list[StageReport] = []
     step = _writer(config, run_id, reports)
     step(ingest_responses_stage)
+    run_jobs_here(config, step(plan_executions_stage).value, progress)
+    step(ingest_executions_stage)
     for round_no in range(1, judging_rounds(config) + 1):
         jobs = step(plan_votes_stage, round_no=round_no).value
         if not jobs:

@@ -18,7 +18,7 @@ from warriorflow.store.vote_log import log_version, vote_log
 
 @stage("gold")
 def gold_stage(config: Config, store: RatingStore, run_id: str) -> Outcome:
-    log_ = vote_log(store)
+    log_ = vote_log(store, config.settings.arena)
     version = log_version(log_)
     elo = {r["expert"]: r["rating"] for r in store.query(
         "SELECT expert, rating FROM rating_history WHERE rating_version = ? AND method = 'elo'", [version])}

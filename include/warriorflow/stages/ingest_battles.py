@@ -17,16 +17,25 @@ from __future__ import annotations
 from warriorflow.config import Config
 from warriorflow.method.battle_jobs import PlannedBattle, close
 from warriorflow.method.battle_records import ArenaFacts, PlannedBattleRef, check_battle_records
+from warriorflow.method.votes import CastVote
 from warriorflow.quality.gates import gate_votes, rejection
 from warriorflow.stages.base import Outcome, ingest_outcome, now_utc, stage
 from warriorflow.stages.job_plans import answers_its_job, result_keys
 from warriorflow.store.ingest import Rejection, ingest_files
 from warriorflow.store.objects import ObjectStore
 from warriorflow.store.rating_store import RatingStore
+from warriorflow.store.vote_log import cast_vote, judge_priors
 
 RESPONSE_COLUMNS = ("response_id", "instruction_id", "expert", "text", "sampling", "seed", "finish_reason",
                     "prompt_tokens", "completion_tokens", "run_id")
-VOTE_COLUMNS = ("vote_id", "battle_id", "judge", "shown_order", "raw_verdict", "verdict", "raw_text", "run_id")
+VOTE_COLUMNS = ("vote_id", "battle_id", "judge", "shown_order", "raw_verdict", "verdict", "p_a", "p_b", "p_tie",
+                "raw_text", "run_id")
+
+
+def vote_row(r: dict) -> dict:
+    """A checked vote record as a votes row (its probabilities, when it has them, in three columns)."""
+    probs = r.get("probs") or (None, None, None)
+    return {**{k: r.get(k) for k in VOTE_COLUMNS}, "p_a": probs[0], "p_b": probs[1], "p_tie": probs[2]}
 
 
 def arena_facts(config: Config, store: RatingStore, records: list[dict]) -> ArenaFacts:
@@ -80,8 +89,9 @@ def ingest_votes_stage(config: Config, store: RatingStore, objects: ObjectStore,
         return None if gate.success else rejection(gate)
 
     def merge(_key: str, records: list[dict]) -> dict[str, int]:
-        store.upsert("votes", [{k: r.get(k) for k in VOTE_COLUMNS} for r in records], key=["vote_id"])
-        return {"votes": len(records), "invalid_votes": sum(r["verdict"] == "invalid" for r in records)}
+        store.upsert("votes", [vote_row(r) for r in records], key=["vote_id"])
+        return {"votes": len(records), "invalid_votes": sum(r["verdict"] == "invalid" for r in records),
+                "probabilistic_votes": sum(r.get("probs") is not None for r in records)}
 
     report = ingest_files(store, objects, result_keys(objects, run_id, "judge"), kind="votes", stage="judge",
                           merge=merge, check=check, check_file=answers_its_job(objects, "judge"))
@@ -99,16 +109,18 @@ def open_battles(store: RatingStore) -> list[PlannedBattle]:
                           tuple(r["judges"] or ()), r["battle_order"]) for r in rows]
 
 
-def verdicts_of(store: RatingStore, battle_ids: list[str]) -> dict[str, str]:
-    """The stored votes of ``battle_ids``: vote id -> verdict."""
-    return {r["vote_id"]: r["verdict"] for r in store.query(
-        "SELECT vote_id, verdict FROM votes WHERE battle_id IN (SELECT unnest(?))", [battle_ids])}
+def verdicts_of(store: RatingStore, battle_ids: list[str]) -> dict[str, CastVote]:
+    """The stored votes of ``battle_ids``: vote id -> the vote (verdict, shown order, probabilities)."""
+    return {r["vote_id"]: cast_vote(r) for r in store.query(
+        "SELECT vote_id, verdict, shown_order, p_a, p_b, p_tie FROM votes WHERE battle_id IN (SELECT unnest(?))",
+        [battle_ids])}
 
 
 def close_finished(config: Config, store: RatingStore, run_id: str) -> int:
     """Mark done every open battle whose judging is over (its record computed from the stored votes)."""
     battles = open_battles(store)
-    finished = close(battles, config.settings.arena, verdicts_of(store, [b.battle_id for b in battles]), run_id)
+    finished = close(battles, config.settings.arena, verdicts_of(store, [b.battle_id for b in battles]), run_id,
+                     judge_priors(store))
     rids = sorted({r[f"{side}_response_id"] for r in finished for side in ("attacker", "defender")})
     stored = {r["response_id"] for r in store.query(
         "SELECT response_id FROM responses WHERE response_id IN (SELECT unnest(?))", [rids])}

@@ -19,19 +19,20 @@ from warriorflow.store.keys import job_in_key, run_prefix
 from warriorflow.store.objects import ObjectStore
 
 ITEMS_PER_JOB = {"respond": "respond_items", "judge": "judge_items", "score": "score_items", "tag": "tag_items",
-                 "embed": "embed_items"}
-RECORD_MODEL_FIELD = {"respond": "expert", "judge": "judge", "score": "judge", "tag": "judge", "embed": "model"}
+                 "embed": "embed_items"}  # execute: arena.execution.shard_size, passed by its planner
+RECORD_MODEL_FIELD = {"respond": "expert", "judge": "judge", "score": "judge", "tag": "judge", "embed": "model",
+                      "execute": "executor"}
 
 
 def write_jobs(config: Config, objects: ObjectStore, run_id: str, step: str,
                items_by_model: Mapping[str, Sequence[dict]], params: Callable[[str], dict] | dict,
-               round_no: int | None = None) -> list[Job]:
-    """Cut each model's items into shards and write one job input per shard (an existing input is kept:
-    the same run plans the same jobs); return the jobs."""
+               round_no: int | None = None, items_per_job: int | None = None) -> list[Job]:
+    """Cut each model's items into shards (of ``items_per_job``, default the step's ``jobs`` setting) and write
+    one job input per shard (an existing input is kept: the same run plans the same jobs); return the jobs."""
     s = config.settings.jobs
     jobs = []
     for model, n, items in shard({m: v for m, v in items_by_model.items() if v},
-                                 getattr(s, ITEMS_PER_JOB[step]), s.max_jobs_per_step):
+                                 items_per_job or getattr(s, ITEMS_PER_JOB[step]), s.max_jobs_per_step):
         job = JobInput(job_id(step, model, n, round_no), step, model, run_id,
                        params(model) if callable(params) else params, tuple(items), round_no)
         key = job_in_key(run_id, step, job.job_id)

@@ -3,7 +3,9 @@ write the result file and a receipt. What one pod (or, locally, one process) run
 rating store.
 
 * **One model.** The job loads exactly its input's ``model`` (an expert's backend, or the embedding
-  model) once, and the receipt lists what it loaded (``models_loaded``), so a test can assert it.
+  model) once, and the receipt lists what it loaded (``models_loaded``), so a test can assert it. An
+  ``execute`` job (model ``sandbox``) loads none: it runs the responses' code in the sandbox
+  (:mod:`warriorflow.stages.execute`) and its receipt lists no model.
 * **Checkpoints in the object store.** Every ``jobs.checkpoint_items`` items, the finished records go to
   ``.../ckpt/JOB/part-N.jsonl``. A rerun (an evicted pod's retry) loads them, skips those items and
   carries on; the parts are deleted once the result file is written.
@@ -51,10 +53,15 @@ def _arena(job: JobInput) -> ArenaSettings:
         raise BatchInputError(f"job {job.job_id}", problems, "re-plan the step that wrote this job") from None
 
 
-def _work(job: JobInput, model: Any, arena: ArenaSettings | None) -> Callable[[Sequence[dict]], list[dict]]:
+def _work(job: JobInput, model: Any, arena: ArenaSettings | None,
+          config: Config | None = None) -> Callable[[Sequence[dict]], list[dict]]:
     """The function that turns a chunk of the job's items into records, with the loaded model (``arena``: the
-    respond and judge jobs' checked arena settings)."""
+    respond and judge jobs' checked arena settings; ``model``: the sandbox for an execute job)."""
     p = job.params
+    if job.step == "execute":
+        from warriorflow.stages.execute import execute_items
+
+        return lambda items: execute_items(config, job, model, items)
     if job.step == "respond":
         return lambda items: battle_jobs.answer([battle_jobs.ResponseRequest(**i) for i in items], model, arena,
                                                 job.run_id)
@@ -137,10 +144,15 @@ def run_job(config: Config, objects: ObjectStore, in_key: str, progress: Progres
         progress(f"{job.job_id}: resuming, {len(done)} of {len(job.items)} items done before")
     loaded: list[str] = []
     if todo:
-        model, release = loader(config, job)
-        loaded.append(job.model)
+        if job.step == "execute":  # no model: the sandbox, with the job's checked limits
+            from warriorflow.stages.execute import load_executor
+
+            model, release = load_executor(config, job)
+        else:
+            model, release = loader(config, job)
+            loaded.append(job.model)
         try:
-            work = _work(job, model, arena)
+            work = _work(job, model, arena, config)
             step = config.settings.jobs.checkpoint_items
             n_part = len(parts)
             for start in range(0, len(todo), step):

@@ -1,7 +1,8 @@
 """Plan a judging round: the vote requests of every open battle whose two responses are stored, for the
 judges it still needs (all of its panel, or with sequential voting the fewest that could still decide
 it), written as judge jobs, one per (judge, shard). Votes already cast are never asked again, so a
-failed judge job's votes are simply asked in the next round or run."""
+failed judge job's votes are simply asked in the next round or run. With ``arena.execution.in_prompt``, each
+vote request carries the battle's execution summaries (the ``executions`` table), shown in the judge prompt."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from warriorflow.stages.base import Outcome, stage
 from warriorflow.stages.ingest_battles import close_finished, open_battles, verdicts_of
 from warriorflow.stages.job_plans import write_jobs
 from warriorflow.stages.prompt_files import read_prompt
+from warriorflow.store.executions import execution_summaries
 from warriorflow.store.objects import ObjectStore
 from warriorflow.store.rating_store import RatingStore
+from warriorflow.store.vote_log import judge_priors
 
 
 @stage("plan_votes")
@@ -27,7 +30,10 @@ def plan_votes_stage(config: Config, store: RatingStore, objects: ObjectStore, r
               for b in battles for e in (b.attacker, b.defender)}
     texts = {wanted[r["response_id"]]: r["text"] for r in store.query(
         "SELECT response_id, text FROM responses WHERE response_id IN (SELECT unnest(?))", [sorted(wanted)])}
-    requests = vote_requests(battles, arena, verdicts_of(store, [b.battle_id for b in battles]), texts)
+    ex = arena.execution
+    evidence = execution_summaries(store, [b.battle_id for b in battles]) if ex.enabled and ex.in_prompt else None
+    requests = vote_requests(battles, arena, verdicts_of(store, [b.battle_id for b in battles]), texts,
+                             judge_priors(store), evidence)
     template = read_prompt(config, arena.judge_prompt, check_template, "arena.judge_prompt")
     jobs = write_jobs(config, objects, run_id, "judge", {j: [r.to_dict() for r in rs] for j, rs in requests.items()},
                       {"arena": arena.model_dump(mode="json"), "template": template}, round_no=round_no)

@@ -1,6 +1,6 @@
-"""The battle DAG's steps: plan -> response jobs -> ingest responses -> judging rounds (plan votes -> judge
-jobs -> ingest votes) -> rate -> select gold. The writer steps here; the jobs run through
-:func:`warriorflow.tasks.placement.model_jobs`."""
+"""The battle DAG's steps: plan -> response jobs -> ingest responses -> plan executions -> execute jobs (the
+sandbox) -> ingest executions -> judging rounds (plan votes -> judge jobs -> ingest votes) -> rate -> select
+gold. The writer steps here; the jobs run through :func:`warriorflow.tasks.placement.model_jobs`."""
 
 from __future__ import annotations
 
@@ -33,6 +33,18 @@ def ingest_responses(run_id: str) -> dict[str, int]:
     from warriorflow.stages.ingest_battles import ingest_responses_stage
 
     return writer_step(ingest_responses_stage, run_id)
+
+
+def plan_executions(run_id: str) -> list[dict]:
+    from warriorflow.stages.execute import plan_executions_stage
+
+    return writer_value(plan_executions_stage, run_id)
+
+
+def ingest_executions(run_id: str) -> dict[str, int]:
+    from warriorflow.stages.execute import ingest_executions_stage
+
+    return writer_step(ingest_executions_stage, run_id)
 
 
 def plan_votes(run_id: str, round_no: int) -> list[dict]:

@@ -1,4 +1,4 @@
-"""The mine DAG's steps: mine[expert] (a worker) -> ingest -> dedup -> score (plan, jobs, ingest) ->
+"""The mine DAG's steps: mine[expert] (a worker) -> ingest -> dedup -> filter -> score (plan, jobs, ingest) ->
 decontaminate -> compress (plan the embed job, job, select) -> tag (plan, jobs, ingest). The writer steps
 here; the jobs run through :func:`warriorflow.tasks.placement.model_jobs`."""
 
@@ -26,6 +26,12 @@ def dedup(run_id: str) -> dict[str, int]:
     from warriorflow.stages.dedup import dedup_stage
 
     return writer_step(dedup_stage, run_id)
+
+
+def filter_instructions(run_id: str) -> dict[str, int]:
+    from warriorflow.stages.filter import filter_stage
+
+    return writer_step(filter_stage, run_id)
 
 
 def plan_scores(run_id: str) -> list[dict]:

@@ -2,8 +2,10 @@
 any other ``warriorflow`` CLI command. Resources come from the job's model: an offline expert's registry
 ``resources`` (image, node pool as a node selector, exactly its ``nvidia.com/gpu`` with the matching
 toleration, CPU and memory; its vLLM engine runs with that many GPUs of tensor parallelism), a served
-expert's CPU job (``kubernetes.cpu_job``: it only calls the endpoint), ``compression.resources`` for the
-embed job, ``kubernetes.training`` for training. Each pod runs in the Airflow pool of its node pool.
+expert's CPU job (``kubernetes.cpu_job``: it only calls the endpoint), ``kubernetes.cpu_job`` too for an
+execute job (the sandbox: its image needs bubblewrap and unprivileged user namespaces),
+``compression.resources`` for the embed job, ``kubernetes.training`` for training. Each pod runs in the
+Airflow pool of its node pool.
 
 Credentials are never values in a spec: S3 keys come from ``kubernetes.s3_secret`` by reference (or none
 at all with ``s3_credentials: service_account``: IRSA / Workload Identity), a served expert's API key
@@ -97,6 +99,8 @@ def job_resources(config: Config, step: str, model: str) -> PodResources:
     """What a job's pod asks for: its model's resources (see the module doc)."""
     if step == "embed":
         return config.settings.compression.resources
+    if step == "execute":  # the sandbox on CPUs: no model
+        return config.settings.kubernetes.cpu_job
     expert = config.registry.get(model)
     if expert.backend is BackendKind.openai:  # served: the job only calls the endpoint
         return config.settings.kubernetes.cpu_job
@@ -119,7 +123,7 @@ def job_pod(config: Config, in_uri: str, step: str, model: str, job_name: str) -
     """The pod of one model job: ``warriorflow job --in URI`` with its model's resources and secrets."""
     resources = job_resources(config, step, model)
     secret_env = {}
-    if step != "embed":
+    if step not in ("embed", "execute"):
         expert = config.registry.get(model)
         if expert.backend is BackendKind.openai and expert.model.api_key_env:
             secret_env[expert.model.api_key_env] = expert.model.api_key_env
@@ -137,6 +141,10 @@ def job_models(config: Config, step: str) -> list[str]:
         return [e.name for e in tagging_judges(config.registry, config.settings.tagging.judges)]
     if step in ("judge", "score"):
         return [e.name for e in config.registry.with_role("judge")]
+    if step == "execute":
+        from warriorflow.method.jobs import EXECUTOR
+
+        return [EXECUTOR]
     return [config.settings.compression.embed_model]
 
 

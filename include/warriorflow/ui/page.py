@@ -8,10 +8,11 @@ The page is built in two steps, so that the rating store is held open only for a
 3. ``render(data)``: the HTML, from ``templates/status.html.j2`` with autoescaping on (expert names,
    drop reasons and URIs are escaped). Everything is inline: the page loads nothing from the network.
 
-Sections: the leaderboard (Elo, Bradley-Terry with its bootstrap CI, battles, win rate, and the expert's
-invalid-vote rate as a judge), counts per stage (instructions by status, drop reasons, battles by status,
-votes, gold), the latest dataset snapshot, the retrain gate's progress (n new gold examples since the
-last snapshot out of ``flywheel.min_new_gold``) and the latest ``warriorflow report``.
+Sections: the leaderboard (Elo, Bradley-Terry and style-controlled Bradley-Terry with their bootstrap CIs
+and the style coefficients, battles, win rate, and the expert's invalid-vote rate as a judge), counts per
+stage (instructions by status, drop reasons, battles by status, votes, gold), the latest dataset snapshot,
+the retrain gate's progress (n new gold examples since the last snapshot out of ``flywheel.min_new_gold``)
+and the latest ``warriorflow report``.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class StoreRows:
     latest_snapshot: dict | None = None
     last_runs: list[dict] = field(default_factory=list)
     report: dict | None = None                            # the latest report, if one was written
+    calibration: list[dict] = field(default_factory=list)  # the latest judge calibration, judges then the panel
 
 
 def report_info(report_dir: Path) -> dict | None:
@@ -64,6 +66,12 @@ def report_info(report_dir: Path) -> dict | None:
     written = datetime.fromtimestamp(index.stat().st_mtime, UTC).replace(tzinfo=None)
     figures = sorted(p.name for p in report_dir.glob("*.png"))
     return {"written_at": written, "figures": figures}
+
+
+LATEST_CALIBRATION_SQL = (
+    "SELECT judge, pairs, accuracy, tie_rate, flip_rate, first_position_share, pairs_source, created_at "
+    "FROM judge_calibrations WHERE calibration_id = (SELECT calibration_id FROM judge_calibrations "
+    "ORDER BY created_at DESC, calibration_id LIMIT 1) ORDER BY judge = 'panel', judge")
 
 
 def read_rows(store, report_dir: Path) -> StoreRows:
@@ -85,6 +93,7 @@ def read_rows(store, report_dir: Path) -> StoreRows:
         latest_snapshot=next(iter(q(LATEST_SNAPSHOT_SQL)), None),
         last_runs=q(LAST_RUNS_SQL),
         report=report_info(report_dir),
+        calibration=q(LATEST_CALIBRATION_SQL),
     )
 
 
@@ -102,9 +111,19 @@ def leaderboard(log_, ratings: list[dict], votes: list[dict]) -> list[dict]:
         j = judges.pop(r["expert"], {})
         rows.append({**r, "judge_votes": j.get("votes", 0), "invalid_rate": j.get("invalid_rate")})
     for name, j in sorted(judges.items()):  # judges that never fought (a judge-only expert)
-        rows.append({"expert": name, "elo": None, "bt": None, "bt_lo": None, "bt_hi": None, "battles": 0,
-                     "win_rate": None, "judge_votes": j["votes"], "invalid_rate": j["invalid_rate"]})
+        rows.append({"expert": name, "elo": None, "bt": None, "bt_lo": None, "bt_hi": None, "bt_style": None,
+                     "bt_style_lo": None, "bt_style_hi": None, "battles": 0, "win_rate": None,
+                     "judge_votes": j["votes"], "invalid_rate": j["invalid_rate"]})
     return rows
+
+
+def style_summary(ratings: list[dict]) -> dict:
+    """The style coefficients behind the style-controlled ratings (Elo points per std of each feature), and the
+    same as one line of text (empty when the ratings have none)."""
+    from warriorflow.method import leaderboard as lb
+
+    coefficients = lb.style_coefficients(ratings)
+    return {"coefficients": coefficients, "line": lb.style_line(coefficients)}
 
 
 def ordered_counts(rows: list[dict], key: str, order: tuple[str, ...]) -> list[dict]:
@@ -140,6 +159,7 @@ def assemble(rows: StoreRows, min_new_gold: int, *, store_path: str = "") -> dic
         "store": {"status": "ok", "path": store_path, "message": None},
         "rating_version": rows.ratings[0]["rating_version"] if rows.ratings else None,
         "leaderboard": leaderboard(rows.log, rows.ratings, rows.votes),
+        "style": style_summary(rows.ratings),
         "overall": overall,
         "stages": {
             "instructions": {"total": sum(r["n"] for r in instructions), "by_status": instructions},
@@ -153,6 +173,7 @@ def assemble(rows: StoreRows, min_new_gold: int, *, store_path: str = "") -> dic
                            "finished_at": r["finished_at"]} for r in rows.last_runs],
         },
         "snapshot": {"latest": snapshot, "count": rows.snapshots},
+        "calibration": [dict(r) for r in rows.calibration],
         "gate": gate_progress(rows.new_gold, min_new_gold),
         "report": ({"available": True, "href": "report/", **rows.report} if rows.report
                    else {"available": False, "href": None, "written_at": None, "figures": []}),
@@ -166,7 +187,8 @@ def unavailable(status: str, message: str, min_new_gold: int, *, store_path: str
     """Page data when the store cannot be read (``missing``, ``busy`` or ``error``): the message and the report;
     the store's sections are null (not zeros, which would look like an empty flywheel)."""
     data = assemble(StoreRows(report=report), min_new_gold, store_path=store_path)
-    data.update({key: None for key in ("rating_version", "leaderboard", "overall", "stages", "snapshot", "gate")})
+    data.update({key: None for key in ("rating_version", "leaderboard", "style", "overall", "stages", "snapshot",
+                                       "gate", "calibration")})
     data["store"] = {"status": status, "path": store_path, "message": message}
     return data
 
