@@ -7,6 +7,8 @@ STAMP  := $(VENV)/.warriorflow-installed
 export WARRIORFLOW_HOME ?= $(CURDIR)/var
 export HF_HUB_OFFLINE := 1
 export GX_ANALYTICS_ENABLED := false
+# the only LLM judge of the embedded battles (the two chat experts fight; a competitor never judges)
+EMBEDDED_BATTLE_JUDGES ?= gemma-3-270m-base
 
 .PHONY: help setup system-deps run stop run-cli test test-unit test-integration test-vllm lock lint doctor clean
 
@@ -29,6 +31,8 @@ setup: system-deps $(STAMP)  ## create .venv with the locked dependencies and th
 run: setup       ## one full flywheel cycle under a local airflow standalone (127.0.0.1:8080, tiny real models)
 	$(BIN)/warriorflow doctor --init
 	$(BIN)/warriorflow experts
+	$(BIN)/warriorflow judges make-pairs -n 40
+	$(BIN)/warriorflow judges calibrate --judges $(EMBEDDED_BATTLE_JUDGES)
 	$(BIN)/warriorflow airflow up
 	$(BIN)/warriorflow airflow cycle
 	$(BIN)/warriorflow leaderboard

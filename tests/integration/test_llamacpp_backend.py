@@ -54,3 +54,24 @@ def test_not_a_gguf_file(tmp_path):
         LlamaCppBackend("x", bad)
     with pytest.raises(ModelError, match="model file not found"):
         LlamaCppBackend("x", tmp_path / "missing.gguf")
+
+
+def test_verdict_probabilities_from_real_logprobs(smollm2_backend):
+    """llama.cpp reports the raw distribution per token (before the grammar): read along the generated path,
+    P([[A]]), P([[B]]), P([[Tie]]) sum to 1, and the constrained greedy verdict has the most mass at its
+    divergence token; without top_logprobs nothing is reported."""
+    from warriorflow.method.judging import parse_verdict, verdict_probabilities
+
+    prompt = ("Which response adds 2 and 3 correctly?\n[Response A]\nprint(2 + 3)\n[End of Response A]\n"
+              "[Response B]\nprint(2 - 3)\n[End of Response B]\nAnswer [[A]], [[B]] or [[Tie]].")
+    convs = [[{"role": "user", "content": prompt}], [{"role": "user", "content": prompt.replace("2 - 3", "2+3 ")}]]
+    out = smollm2_backend.chat(convs, Sampling(max_tokens=8, choices=VERDICTS, top_logprobs=10))
+    for g in out:
+        assert g.text in VERDICTS and g.logprobs
+        assert "".join(t.token for t in g.logprobs).startswith(g.text)
+        probs = verdict_probabilities(g.logprobs)
+        assert probs is not None and abs(sum(probs) - 1.0) < 1e-9 and min(probs) >= 0.0
+        picked = {"A": 0, "B": 1, "tie": 2}[parse_verdict(g.text)]
+        assert probs[picked] == max(probs)
+    plain = smollm2_backend.chat(convs[:1], Sampling(max_tokens=8, choices=VERDICTS))
+    assert plain[0].logprobs is None

@@ -100,7 +100,8 @@ def test_record_formats_and_ids(tmp_path):
     assert r["response_id"] == ids.response_id(r["instruction_id"], r["expert"], r["sampling"], r["seed"])
     v = records["vote"][0]
     assert set(v) == {"type", "vote_id", "battle_id", "judge", "shown_order", "raw_verdict", "verdict",
-                      "raw_text", "run_id"}
+                      "probs", "raw_text", "run_id"}
+    assert v["probs"] is None  # the scripted backend reports no logprobs: a discrete vote
     assert v["vote_id"] == ids.vote_id(v["battle_id"], v["judge"], v["shown_order"])
     assert v["verdict"] == V.to_competitor(v["raw_verdict"], v["shown_order"]) and v["run_id"] == "run-1"
     b = records["battle"][0]

@@ -31,21 +31,22 @@ def test_metrics_by_hand():
         po(V.TIE, V.ATTACKER, V.DEFENDER),        # a flip: both picked the first shown
         po(V.DEFENDER, V.DEFENDER, V.DEFENDER),   # wrong
         po(V.INVALID, V.INVALID, V.ATTACKER),     # invalid: wrong, left out of flips
-        None,                                     # abstained
+        None,                                     # abstained: a tie, wrong against label b
+        None,                                     # abstained: a tie, right against label tie
     ]
-    labels = ["a", "b", "a", "a", "b"]
+    labels = ["a", "b", "a", "a", "b", "tie"]
     m = C.metrics(outcomes, labels)
-    assert m["pairs"] == 4 and m["abstained"] == 1
-    assert m["accuracy"] == pytest.approx(1 / 4)
-    assert m["tie_rate"] == pytest.approx(1 / 4)
+    assert m["pairs"] == 6 and m["abstained"] == 2
+    assert m["accuracy"] == pytest.approx(2 / 6)
+    assert m["tie_rate"] == pytest.approx(3 / 6)
     assert m["flip_rate"] == pytest.approx(1 / 3)
     # decisive one-order verdicts: A(first) A(second) A(first) D(first) D(first) D(second) A(second) -> 7
     first = sum([True, False, True, True, False, True, False])
     assert m["first_position_share"] == pytest.approx(first / 7)
-    assert m["decisive_rate"] == pytest.approx(2 / 4)
+    assert m["decisive_rate"] == pytest.approx(2 / 6)
     assert m["precision"] == pytest.approx(1 / 2)
-    assert m["invalid_rate"] == pytest.approx(1 / 4)
-    assert C.metrics([None], ["a"])["accuracy"] is None
+    assert m["invalid_rate"] == pytest.approx(1 / 6)
+    assert C.metrics([None], ["a"])["accuracy"] == 0.0 and C.metrics([None], ["tie"])["accuracy"] == 1.0
     with pytest.raises(ValueError):
         C.metrics([None], ["a", "b"])
 
@@ -79,7 +80,8 @@ GOOD = {"instruction": "Add two numbers.", "response_a": "def f(a, b): return a 
 
 
 @pytest.mark.parametrize("line, match", [
-    ({**GOOD, "label": "A"}, "label"), ({**GOOD, "label": None}, "label"), ({k: GOOD[k] for k in GOOD if k != "response_b"}, "lacks"),
+    ({**GOOD, "label": "A"}, "label"), ({**GOOD, "label": None}, "label"),
+    ({k: GOOD[k] for k in GOOD if k != "response_b"}, "lacks"),
     ({**GOOD, "instruction": ""}, "non-empty"), ({**GOOD, "response_a": 5}, "non-empty"), ("[1, 2]", "JSON object"),
     ("{not json", "JSON object"),
 ])
@@ -180,3 +182,32 @@ def test_calibrate_refuses_an_unknown_judge_before_any_model_loads(config):
     with pytest.raises(ConfigError, match="nobody-at-all"):
         calibrate(config, [], ["nobody-at-all"], execution=False,
                   backend_factory=lambda e: pytest.fail("no model may load"))
+
+
+def _saved_result():
+    fig = {"pairs": 40, "abstained": 0, "accuracy": 0.875, "tie_rate": 0.1, "flip_rate": 0.25,
+           "first_position_share": 0.9, "decisive_rate": 0.9, "precision": 0.97, "invalid_rate": 0.0,
+           "probabilistic_share": 1.0}
+    return {"judges": {"gemma-3-270m-base": {**fig, "accuracy": 0.125, "prior": 2.0}},
+            "panel": fig, "rule": {"margin": 0.1, "debias": True, "probabilities": True}, "weights": {}}
+
+
+def test_the_report_and_the_status_page_show_the_latest_calibration(tmp_path, config):
+    from warriorflow.report import write_report
+    from warriorflow.store.rating_store import RatingStore
+    from warriorflow.ui import page
+
+    RatingStore(config.duckdb_path).close()
+    assert "No calibration yet" in write_report(config, tmp_path / "empty").read_text()
+    with RatingStore(config.duckdb_path) as store:
+        save_calibration(store, {**_saved_result(), "panel": {**_saved_result()["panel"], "accuracy": 0.5}}, "old")
+        save_calibration(store, _saved_result(), "pairs.jsonl sha256:abc")
+    html = write_report(config, tmp_path / "out").read_text()
+    section = html[html.index('id="calibration"'):]
+    assert "87.5%" in section and "12.5%" in section and "pairs.jsonl sha256:abc" in section
+    assert "50.0%" not in section.split("</table>")[0]  # only the latest calibration
+    with RatingStore(config.duckdb_path, read_only=True) as store:
+        rows = page.read_rows(store, tmp_path / "no-report")
+    data = page.assemble(rows, 8)
+    assert [c["judge"] for c in data["calibration"]] == ["gemma-3-270m-base", "panel"]
+    assert data["calibration"][-1]["accuracy"] == 0.875

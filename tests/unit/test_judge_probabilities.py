@@ -59,10 +59,16 @@ def test_no_probabilities_when_the_output_never_follows_the_choices(positions):
     assert choice_probabilities(positions) is None
 
 
-def test_a_choice_missing_from_the_top_alternatives_gets_zero_and_the_rest_still_sum_to_one():
+def test_a_choice_missing_from_the_top_alternatives_gets_half_the_smallest_reported_probability():
     gen = (tl("[[", -0.1), tl("A", -0.05, ("A", -0.05), ("Answer", -3.0)), tl("]]", 0.0))
     p = choice_probabilities(gen)
-    assert p["[[A]]"] == pytest.approx(1.0) and p["[[B]]"] == 0.0 and p["[[Tie]]"] == 0.0
+    floor = math.exp(-3.0) / 2
+    total = math.exp(-0.05) + 2 * floor
+    assert p["[[A]]"] == pytest.approx(math.exp(-0.05) / total)
+    assert p["[[B]]"] == p["[[Tie]]"] == pytest.approx(floor / total)
+    assert sum(p.values()) == pytest.approx(1.0)
+    # so a judge's log-odds stay finite and bounded by what the engine reported
+    assert math.log(p["[[A]]"] / p["[[B]]"]) < 3.0 + math.log(2) + 1e-9
 
 
 def test_openai_chat_logprobs_are_parsed_and_asked_for():
@@ -79,7 +85,7 @@ def test_openai_chat_logprobs_are_parsed_and_asked_for():
     assert [t.token for t in gen.logprobs] == ["[[", "B", "]]"]
     assert gen.logprobs[1].top == (("B", -0.2), ("A", -1.9))  # a malformed alternative is skipped
     probs = verdict_probabilities(gen.logprobs)
-    assert probs[1] > probs[0] > probs[2] == 0.0
+    assert probs[1] > probs[0] > probs[2] > 0.0  # [[Tie]] was not reported: a floor, not zero
 
 
 def test_legacy_completion_logprobs_and_garbage():
@@ -88,7 +94,8 @@ def test_legacy_completion_logprobs_and_garbage():
                                                        "top_logprobs": [{"[[": -0.1}, {"A": -0.3, "B": -1.4},
                                                                         {"]]": 0.0}]}}]}
     gen = parse_completion(resp, "judge")
-    assert verdict_probabilities(gen.logprobs)[0] > 0.7
+    probs = verdict_probabilities(gen.logprobs)
+    assert probs[0] == max(probs) and probs[0] > 0.6
     for bad in ({"content": [{"token": "[[", "logprob": "x"}]}, {"content": [5]}, "nope",
                 {"tokens": ["a"], "token_logprobs": [None]}, {"tokens": ["a", "b"], "token_logprobs": [-1.0]}):
         assert parse_logprobs({"logprobs": bad}) is None
@@ -222,3 +229,17 @@ def test_vote_log_decides_probabilistic_votes_with_the_sql_prior(tmp_path):
         assert {b.votes["q"] for b in log_} == {V.DEFENDER}
         discrete = vote_log(store, ArenaSettings.model_validate({"votes": {"probabilities": False}}))
         assert {b.votes["q"] for b in discrete} == {V.TIE}  # the flip the discrete rule sees
+
+
+def test_doctests_in_a_prompt_quoted_up_to_its_closing_fence_are_found():
+    """A HumanEval prompt quoted in a fence with no blank line before the closing ``` still gives its
+    examples as tests (a fence line ends an example's output)."""
+    from warriorflow.method.execution import extract_tests
+
+    prompt = ('def same_chars(s0: str, s1: str):\n    """\n    Check if two words have the same characters.\n'
+              "    >>> same_chars('abcd', 'dddddddabc')\n    True\n    >>> same_chars('eabcd', 'dddddddabc')\n"
+              '    False\n    """')
+    for text in (f"Complete the following Python function.\n\n```python\n{prompt}\n```", f"~~~\n{prompt}\n~~~"):
+        tests = extract_tests(text, "instruction")
+        assert [t.source for t in tests] == ["assert same_chars('abcd', 'dddddddabc') == True",
+                                             "assert same_chars('eabcd', 'dddddddabc') == False"]

@@ -241,3 +241,18 @@ def test_bad_model_dirs_are_model_errors(tmp_path, smollm2_gguf):
         VLLMBackend("x", str(tmp_path))
     with pytest.raises(ModelError, match="dequantize"):
         VLLMBackend("x", str(smollm2_gguf))
+
+
+def test_choices_with_logprobs_give_verdict_probabilities(vllm_backend):
+    """vLLM reports each position's top alternatives (raw model distribution): the verdict probabilities
+    read along the generated path sum to 1; without top_logprobs there are none."""
+    from warriorflow.method.judging import verdict_probabilities
+
+    convs = [[{"role": "user", "content": "Is print(2 + 3) or print(2 - 3) the sum of 2 and 3? Answer [[A]] "
+                                          "for the first, [[B]] for the second, [[Tie]] if equal."}]]
+    out = vllm_backend.chat(convs, Sampling(max_tokens=2, seed=1, choices=VERDICTS, top_logprobs=5))
+    assert out[0].text in VERDICTS and out[0].logprobs
+    assert all(t.top for t in out[0].logprobs)
+    probs = verdict_probabilities(out[0].logprobs)
+    assert probs is not None and abs(sum(probs) - 1.0) < 1e-9
+    assert vllm_backend.chat(convs, Sampling(max_tokens=2, choices=VERDICTS))[0].logprobs is None

@@ -13,6 +13,8 @@ Per judge (and for the panel) over the pairs:
 * ``first_position_share``: of the decisive one-order verdicts, the share that picked whichever
   response was shown first (0.5 is unbiased; 1.0 always picks the first);
 * ``decisive_rate``: the effective verdict names a response; ``precision``: accuracy over those;
+* ``abstained``: pairs the judge cast no vote on (the execution judge without code or evidence), counted
+  as ties, as in the panel;
 * for a judge with probabilities, ``probabilistic_share`` and its measured first-position ``prior``.
 
 The panel's effective verdict is the battle result of all judges' effective votes (weighted as in
@@ -57,30 +59,31 @@ def _rate(n: int, d: int) -> float | None:
 
 
 def metrics(outcomes: Sequence[PairOutcome | None], labels: Sequence[str]) -> dict:
-    """The calibration figures of one judge over the pairs (``None``: the judge did not vote on a pair,
-    e.g. the execution judge on a pair without code; left out of every figure but ``abstained``)."""
+    """The calibration figures of one judge over the pairs. ``None``: the judge cast no vote on a pair (the
+    execution judge on a pair without code or without separating evidence); it counts as a tie, as its
+    absence does in the panel, and is counted in ``abstained``."""
     if len(outcomes) != len(labels):
         raise ValueError(f"{len(outcomes)} outcomes for {len(labels)} labels")
-    voted = [(o, lab) for o, lab in zip(outcomes, labels) if o is not None]
-    n = len(voted)
-    right = sum(label_of(o.effective) == lab for o, lab in voted)
-    ties = sum(o.effective == V.TIE for o, _ in voted)
-    decisive = [(o, lab) for o, lab in voted if o.effective in (V.ATTACKER, V.DEFENDER)]
-    both = [o for o, _ in voted if len(o.by_order) == 2 and V.INVALID not in o.by_order.values()]
+    filled = [(o if o is not None else PairOutcome(V.TIE), lab) for o, lab in zip(outcomes, labels)]
+    n = len(filled)
+    right = sum(label_of(o.effective) == lab for o, lab in filled)
+    ties = sum(o.effective == V.TIE for o, _ in filled)
+    decisive = [(o, lab) for o, lab in filled if o.effective in (V.ATTACKER, V.DEFENDER)]
+    both = [o for o, _ in filled if len(o.by_order) == 2 and V.INVALID not in o.by_order.values()]
     flips = sum(len(set(o.by_order.values())) > 1 for o in both)
-    one_order = [(order, v) for o, _ in voted for order, v in o.by_order.items() if v in (V.ATTACKER, V.DEFENDER)]
+    one_order = [(order, v) for o, _ in filled for order, v in o.by_order.items() if v in (V.ATTACKER, V.DEFENDER)]
     first = sum(v == _first_shown(order) for order, v in one_order)
     return {
         "pairs": n,
-        "abstained": len(outcomes) - n,
+        "abstained": sum(o is None for o in outcomes),
         "accuracy": _rate(right, n),
         "tie_rate": _rate(ties, n),
         "flip_rate": _rate(flips, len(both)),
         "first_position_share": _rate(first, len(one_order)),
         "decisive_rate": _rate(len(decisive), n),
         "precision": _rate(sum(label_of(o.effective) == lab for o, lab in decisive), len(decisive)),
-        "invalid_rate": _rate(sum(o.effective == V.INVALID for o, _ in voted), n),
-        "probabilistic_share": _rate(sum(o.probabilistic for o, _ in voted), n),
+        "invalid_rate": _rate(sum(o.effective == V.INVALID for o, _ in filled), n),
+        "probabilistic_share": _rate(sum(o.probabilistic for o, _ in filled), n),
     }
 
 

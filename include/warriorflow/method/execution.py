@@ -566,7 +566,13 @@ def _want(text: str) -> str:
     return "\n".join(lines).rstrip("\n")
 
 
+_FENCE_LINE = re.compile(r"^[ \t]*(?:```|~~~).*$", re.M)
+
+
 def _doctest_specs(text: str) -> list[tuple[tuple, ast.AST]]:
+    # a fence line ends an example's output as a blank line does (a prompt quoted right up to its closing
+    # ``` would otherwise make the last example's indentation inconsistent and hide every example)
+    text = _FENCE_LINE.sub("", text)
     parser = doctest.DocTestParser()
     try:
         examples = parser.get_examples(text)

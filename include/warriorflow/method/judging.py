@@ -29,9 +29,12 @@ generated token (``Sampling.top_logprobs``), a vote also gets P([[A]]), P([[B]])
 three constrained choices. They are read along the generated path: at each position, every reported
 alternative token that is consistent with exactly one choice adds (probability of the shared prefix so
 far) x (its probability) to that choice; the path goes on while the generated token is still a prefix
-shared by several choices. The result is normalised over the choices, which is the model's own
-distribution restricted to the grammar (the engines report logprobs before the constraint). Output
-that never follows the choices (free text) has no probabilities: such a vote stays discrete.
+shared by several choices. A choice that none of the reported alternatives reaches where the path
+decides was below the engine's top-k: it gets half the smallest reported probability there (its true
+value is below that bound; zero would make a judge's log-odds infinite). The result is normalised
+over the choices, which is the model's own distribution restricted to the grammar (the engines
+report logprobs before the constraint). Output that never follows the choices (free text) has no
+probabilities: such a vote stays discrete.
 
 ``render_judge_prompt`` fills ``{instruction}``, ``{response_a}`` and ``{response_b}`` in one pass:
 braces, ``[[A]]`` and even placeholder names inside the texts are kept verbatim and never expanded.
@@ -103,13 +106,23 @@ def choice_probabilities(positions: Sequence[TokenLogprobs] | None,
         for pos in positions:
             alternatives = dict(pos.top)
             alternatives.setdefault(pos.token, pos.logprob)
+            open_here = _consistent(path, choices)
+            reported = [math.exp(min(lp, 0.0)) for lp in alternatives.values() if math.isfinite(lp)]
             for token, logprob in alternatives.items():
                 owners = _consistent(path + token, choices)
                 if len(owners) == 1 and math.isfinite(logprob):
                     mass[owners[0]] += path_p * math.exp(min(logprob, 0.0))
             path += pos.token
             if len(_consistent(path, choices)) < 2:
-                break  # the generated token decided a choice (counted above) or left them
+                # the generated token decided a choice (counted above) or left them. A choice still open here
+                # that no reported alternative reached was below the top-k: it gets half the smallest reported
+                # probability (an upper-bounded guess; 0 would make its log-odds infinite)
+                floor = min(reported) / 2 if reported else 0.0
+                if any(mass[c] > 0.0 for c in open_here):  # the path reached a choice: not free text
+                    for c in open_here:
+                        if mass[c] == 0.0:
+                            mass[c] = path_p * floor
+                break
             path_p *= math.exp(min(pos.logprob, 0.0)) if math.isfinite(pos.logprob) else 0.0
         total = sum(mass.values())
         if not total > 0:

@@ -99,9 +99,8 @@ def judge_quality(store, arena=None) -> dict:
     Kappa treats each fought battle as an item and each judge's effective vote (attacker, defender,
     tie) as one rating; invalid votes are left out and battles with fewer than 2 ratings are skipped."""
     from warriorflow.method import leaderboard as lb
-    from warriorflow.store.vote_log import vote_log
-
     from warriorflow.method.rating import battle_result
+    from warriorflow.store.vote_log import vote_log
 
     log_ = vote_log(store, arena)
     votes = store.query("SELECT battle_id, judge, raw_verdict, verdict FROM votes")

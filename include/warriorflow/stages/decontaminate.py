@@ -12,7 +12,6 @@ from warriorflow.stages.base import CLEAN, SCORED, advance, at_status, drop, sta
 from warriorflow.store.benchmarks import load_benchmarks, load_jsonl
 from warriorflow.store.rating_store import RatingStore
 
-
 CALIBRATION_BENCHMARK = "judge-pairs"
 
 
