@@ -53,3 +53,14 @@ def test_chat_and_constrained_verdicts(http):
 def test_seeded_sampling_is_reproducible_over_http(http):
     s = Sampling(max_tokens=20, temperature=1.1, seed=5)
     assert http.complete([PREFIX], s)[0].text == http.complete([PREFIX], s)[0].text
+
+
+def test_verdict_probabilities_over_http(http):
+    """The server's OpenAI `logprobs` / `top_logprobs` come back per token and give the vote's probabilities."""
+    from warriorflow.method.judging import verdict_probabilities
+
+    convs = [[{"role": "user", "content": "Is print(2 + 3) (A) or print(2 - 3) (B) the sum? [[A]], [[B]] or [[Tie]]."}]]
+    out = http.chat(convs, Sampling(max_tokens=16, choices=("[[A]]", "[[B]]", "[[Tie]]"), top_logprobs=5))
+    assert out[0].logprobs and all(t.top for t in out[0].logprobs)
+    probs = verdict_probabilities(out[0].logprobs)
+    assert probs is not None and abs(sum(probs) - 1.0) < 1e-9

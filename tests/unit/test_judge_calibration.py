@@ -211,3 +211,52 @@ def test_the_report_and_the_status_page_show_the_latest_calibration(tmp_path, co
     data = page.assemble(rows, 8)
     assert [c["judge"] for c in data["calibration"]] == ["gemma-3-270m-base", "panel"]
     assert data["calibration"][-1]["accuracy"] == 0.875
+
+
+def test_cli_errors_name_the_file_the_line_and_the_judge(tmp_path):
+    from click.testing import CliRunner
+
+    from warriorflow.cli.app import main
+
+    bad = write(tmp_path, [GOOD, {"instruction": "x"}])
+    good = tmp_path / "good.jsonl"
+    good.write_text(json.dumps(GOOD) + "\n")
+    runner = CliRunner()
+    for args, expected in (
+        (["judges", "calibrate", "--pairs", str(bad)], "line 2 lacks response_a, response_b, label"),
+        (["judges", "calibrate", "--pairs", str(good), "--judges", "nobody"],
+         "expert 'nobody'"),
+        (["judges", "calibrate", "--pairs", str(tmp_path / "none.jsonl")], "not found"),
+    ):
+        result = runner.invoke(main, args)
+        assert result.exit_code == 2, result.output
+        assert expected in result.output and "Traceback" not in result.output
+
+
+def test_make_pairs_cli_writes_labeled_pairs_that_differ_only_by_the_mutation(tmp_path, config):
+    """Real sandbox: each broken response fails the benchmark's tests, the correct one passes (checked again
+    here through the evaluation harness), labels are both a and b, and the default file is a
+    decontamination source."""
+    from click.testing import CliRunner
+
+    from warriorflow.cli.app import main
+    from warriorflow.evaluation.harness import check_program, run_programs
+    from warriorflow.evaluation.problems import load_benchmark
+    from warriorflow.evaluation.run import sandbox_from_config
+    from warriorflow.stages.decontaminate import calibration_pairs_file
+
+    result = CliRunner().invoke(main, ["judges", "make-pairs", "-n", "6", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    path = calibration_pairs_file(config)
+    pairs, _ = read_pairs(path)
+    assert len(pairs) == 6 and {p.label for p in pairs} <= {"a", "b"}
+    bench = {p.task_id: p for p in load_benchmark("humaneval", "humaneval", None).problems}
+    progs, ids_ = [], []
+    for p in pairs:
+        task = p.source.split(":")[0]
+        good, bad = (p.response_a, p.response_b) if p.label == "a" else (p.response_b, p.response_a)
+        assert good != bad and good.count("\n") == bad.count("\n")
+        progs += [check_program(bench[task], good), check_program(bench[task], bad)]
+        ids_ += [task, task]
+    results = run_programs(ids_, progs, sandbox_from_config(config), 2)
+    assert [r.passed for r in results] == [True, False] * 6

@@ -243,3 +243,63 @@ def test_doctests_in_a_prompt_quoted_up_to_its_closing_fence_are_found():
         tests = extract_tests(text, "instruction")
         assert [t.source for t in tests] == ["assert same_chars('abcd', 'dddddddabc') == True",
                                              "assert same_chars('eabcd', 'dddddddabc') == False"]
+
+
+def test_the_execution_vote_joins_the_log_with_its_weight(tmp_path):
+    from warriorflow.store.rating_store import RatingStore
+
+    def row(battle, role, status, passed):
+        return {"battle_id": battle, "role": role, "response_id": f"{battle}-{role}", "code_task": True,
+                "has_code": True, "status": status, "tests_total": 2, "tests_passed": passed,
+                "instruction_total": 2, "instruction_passed": passed, "attacker_total": 0, "attacker_passed": 0,
+                "defender_total": 0, "defender_passed": 0, "runs": 1, "seconds": 0.1, "details": "{}",
+                "run_id": "r"}
+
+    with RatingStore(tmp_path / "s.duckdb") as store:
+        store.upsert("instructions", [{"instruction_id": "i1", "text": "t", "expert": "x", "mined_at": "2026-01-01",
+                                       "run_id": "r", "status": "selected"}], key=["instruction_id"])
+        store.upsert("battles", [{"battle_id": b, "instruction_id": "i1", "attacker": "x", "defender": "y",
+                                  "status": "done", "battle_order": n, "run_id": "r", "judges": ["g"]}
+                                 for n, b in enumerate(("b1", "b2"))], key=["battle_id"])
+        # b1: the defender passes the question's examples, the attacker does not; b2: equal evidence
+        store.upsert("executions", [row("b1", "attacker", "ok", 0), row("b1", "defender", "ok", 2),
+                                    row("b2", "attacker", "ok", 2), row("b2", "defender", "ok", 2)],
+                     key=["battle_id", "role"])
+        log_ = {b.battle_id: b for b in vote_log(store, ArenaSettings.model_validate(
+            {"execution": {"vote_weight": 2.5}}))}
+        assert log_["b1"].votes == {"execution": V.DEFENDER} and log_["b1"].weights == {"execution": 2.5}
+        assert log_["b2"].votes == {} and log_["b2"].weights is None
+        assert battle_result(log_["b1"]) == 0.0
+        off = vote_log(store, ArenaSettings.model_validate({"execution": {"vote": False}}))
+        assert all(not b.votes for b in off)
+
+
+def test_calibrated_judge_weights_come_from_the_latest_calibration(tmp_path):
+    from warriorflow.method import ids
+    from warriorflow.stages.calibrate import save_calibration
+    from warriorflow.store.rating_store import RatingStore
+
+    def fig(acc):
+        return {"pairs": 40, "accuracy": acc, "tie_rate": 0.0, "flip_rate": 0.0, "first_position_share": 0.5}
+
+    with RatingStore(tmp_path / "s.duckdb") as store:
+        store.upsert("instructions", [{"instruction_id": "i1", "text": "t", "expert": "x", "mined_at": "2026-01-01",
+                                       "run_id": "r", "status": "selected"}], key=["instruction_id"])
+        store.upsert("battles", [{"battle_id": "b1", "instruction_id": "i1", "attacker": "x", "defender": "y",
+                                  "status": "done", "battle_order": 0, "run_id": "r", "judges": ["g", "q"]}],
+                     key=["battle_id"])
+        store.upsert("votes", [{"vote_id": ids.vote_id("b1", j, V.ATTACKER_FIRST), "battle_id": "b1", "judge": j,
+                                "shown_order": V.ATTACKER_FIRST, "raw_verdict": raw, "verdict": verdict,
+                                "run_id": "r"} for j, raw, verdict in (("g", "A", V.ATTACKER), ("q", "B", V.DEFENDER))],
+                     key=["vote_id"])
+        one_order = {"both_orders": False}
+        assert battle_result(vote_log(store, ArenaSettings.model_validate(one_order))[0]) == 0.5
+        rule = {"probabilities": False, "margin": 0.1, "debias": True, "top_logprobs": 10}
+        save_calibration(store, {"judges": {"g": fig(0.2), "q": fig(0.3)}, "panel": fig(0.3), "rule": rule,
+                                 "weights": {}}, "old")
+        save_calibration(store, {"judges": {"g": fig(0.9), "q": fig(0.6)}, "panel": fig(0.9), "rule": rule,
+                                 "weights": {}}, "new")
+        calibrated = ArenaSettings.model_validate({**one_order, "votes": {"judge_weights": "calibrated"}})
+        b = vote_log(store, calibrated)[0]
+        assert b.weights == {"g": 0.9, "q": 0.6} and battle_result(b) == 1.0
+        assert vote_log(store, ArenaSettings.model_validate(one_order))[0].weights is None
