@@ -242,7 +242,7 @@ class VoteSettings(StrictModel):
     probabilities: bool = Field(default=True, description="ask judges for token log-probabilities and decide "
                                                           "by P([[A]]), P([[B]]), P([[Tie]]) where the backend "
                                                           "reports them (others keep discrete verdicts)")
-    top_logprobs: int = Field(default=10, ge=1, le=20, description="alternatives per token asked of the backend")
+    top_logprobs: int = Field(default=20, ge=1, le=20, description="alternatives per token asked of the backend")
     margin: float = Field(default=0.1, ge=0, lt=1, allow_inf_nan=False,
                           description="a judge's debiased preference P(att) - P(def), averaged over the shown "
                                       "orders, must exceed this to win; within it the vote is a tie")

@@ -697,6 +697,14 @@ _PYTHON_CODE = re.compile(r"\bpython\b[^.?!\n]{0,40}?\b(?:functions?|programs?|s
                           r"code|snippets?)\b|\b(?:functions?|programs?|scripts?|methods?)\b[^.?!\n]{0,40}?"
                           r"\bin python\b", re.I)
 _GIVEN_RETURN = re.compile(r"\b(?:given|takes?|accepts?)\b[^.?!]{0,160}?\b(?:returns?|outputs?|prints?)\b", re.I)
+# an operation on data ("remove duplicate items from a list", "count the vowels in a string")
+_DATA_TASK = re.compile(
+    r"\b(?:add|remove|delete|sort|reverse|count|find|compute|calculate|convert|parse|merge|filter|check|validate|"
+    r"extract|replace|split|join|sum|search|flatten|rotate|swap|group|deduplicate|encode|decode|read|print)\b"
+    r"[^.?!\n]{0,60}?\b(?:lists?|strings?|arrays?|dict(?:ionar(?:y|ies))?|numbers?|integers?|files?|elements?|"
+    r"items?|values?|characters?|words?|digits?|matri(?:x|ces)|tuples?|sets?|keys?|lines?|duplicates?)\b", re.I)
+# example input / output sections
+_IO_EXAMPLE = re.compile(r"^\s*(?:example\s+)?(?:input|output)\b\s*:?", re.I | re.M)
 
 
 def is_code_task(instruction: str) -> bool:
@@ -705,6 +713,8 @@ def is_code_task(instruction: str) -> bool:
         return False
     text = instruction[:20000]
     if _CODE_HINT.search(text) or _ASKS_CODE.search(text) or _PYTHON_CODE.search(text) or _GIVEN_RETURN.search(text):
+        return True
+    if _DATA_TASK.search(text) or _IO_EXAMPLE.search(text):
         return True
     try:
         return bool(_example_specs(text))
