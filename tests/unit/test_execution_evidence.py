@@ -187,7 +187,11 @@ def _rec(status: str = "ok", inst: tuple = (0, 0), total: tuple = (0, 0), role: 
     (_rec(inst=(1, 1), total=(3, 2)), _rec(inst=(1, 1), total=(3, 3), role="defender"), "defender"),
     (_rec(inst=(2, 1), total=(3, 2)), _rec(inst=(2, 1), total=(3, 2), role="defender"), None),  # equal
     (_rec("skipped", code_task=False), _rec("skipped", code_task=False, role="defender"), None),  # not a code task
-    (_rec("no_code", has_code=False), _rec(role="defender"), None),  # a response without code: no vote
+    (_rec("no_code", has_code=False), _rec(role="defender"), "defender"),  # code that runs vs no code at all
+    (_rec(), _rec("no_code", has_code=False, role="defender"), "attacker"),
+    (_rec("no_code", has_code=False), _rec("error", role="defender"), None),  # never a vote for no code
+    (_rec("no_code", has_code=False), _rec("no_code", has_code=False, role="defender"), None),
+    (_rec("no_code", has_code=False), _rec("sandbox_error", role="defender"), None),
     (_rec("sandbox_error"), _rec(role="defender"), None),
 ])
 def test_the_vote_rule(att, dfd, winner):

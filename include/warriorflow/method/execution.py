@@ -60,13 +60,16 @@ no execution evidence at all.
 **The vote** (:func:`execution_vote`), CodeT-style dual agreement: with two candidates each consensus
 group has one member, so a response's score is the number of tests it passes. In order:
 
-1. not a code task, either response without code, or a sandbox failure: no vote;
-2. exactly one response's code runs to the end: it wins (a syntax error, an exception at import,
+1. not a code task, neither response with code, or a sandbox failure: no vote;
+2. a response with no code never gets the execution vote: when only one response has code, that
+   one wins if its code runs to the end, and there is no vote if it does not (nothing ran that
+   could speak for the other);
+3. exactly one response's code runs to the end: it wins (a syntax error, an exception at import,
    a timeout, a memory or output kill all lose to code that runs);
-3. neither runs: no vote;
-4. more *instruction* tests passed (the spec) wins;
-5. more tests passed in all (instruction + attacker + defender) wins;
-6. otherwise no vote: equal evidence, the LLM judges decide.
+4. neither runs: no vote;
+5. more *instruction* tests passed (the spec) wins;
+6. more tests passed in all (instruction + attacker + defender) wins;
+7. otherwise no vote: equal evidence, the LLM judges decide.
 """
 
 from __future__ import annotations
@@ -903,10 +906,16 @@ def execution_vote(attacker: Mapping, defender: Mapping) -> tuple[str | None, st
     """(``"attacker"`` | ``"defender"`` | None, why): the deterministic execution vote (rule in the module doc)."""
     if not (attacker.get("code_task") and defender.get("code_task")):
         return None, "not a code task"
-    if not (attacker.get("has_code") and defender.get("has_code")):
-        return None, "a response has no code"
+    a_code, d_code = bool(attacker.get("has_code")), bool(defender.get("has_code"))
+    if not (a_code or d_code):
+        return None, "neither response has code"
     if "sandbox_error" in (attacker.get("status"), defender.get("status")):
         return None, "the sandbox failed"
+    if a_code != d_code:  # a response without code never gets the vote
+        coder, name = (attacker, "attacker") if a_code else (defender, "defender")
+        if runs_ok(coder):
+            return name, "only one response has code, and it runs"
+        return None, f"only one response has code, and it does not run ({coder.get('status')})"
     a_ok, d_ok = runs_ok(attacker), runs_ok(defender)
     if a_ok != d_ok:
         loser = defender if a_ok else attacker
