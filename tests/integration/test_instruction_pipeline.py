@@ -125,7 +125,7 @@ def test_two_runs_of_the_instruction_pipeline(cfg):
         seeds = store.query("SELECT run_id, count(DISTINCT seed) AS n FROM instructions GROUP BY run_id")
         assert {r["run_id"] for r in seeds} >= {"run-1", "run-2"}
         runs = store.query("SELECT DISTINCT stage FROM stage_runs WHERE run_id = 'run-2'")
-        assert {r["stage"] for r in runs} == {"ingest", "dedup", "plan_scores", "score", "decontaminate",
+        assert {r["stage"] for r in runs} == {"ingest", "dedup", "filter", "plan_scores", "score", "decontaminate",
                                               "plan_embeddings", "compress", "plan_tags", "tag"}
 
     out = CliRunner().invoke(main, ["--config", str(cfg.settings_file), "instructions"])

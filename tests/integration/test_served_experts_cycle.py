@@ -77,7 +77,7 @@ jobs: {{respond_items: 2, judge_items: 3}}
     receipts = [json.loads(objects.get_bytes(k)) for k in objects.list("runs/") if k.endswith(".receipt.json")]
     by_step = {}
     for r in receipts:
-        assert r["models_loaded"] == [r["model"]]
+        assert r["models_loaded"] == ([] if r["step"] == "execute" else [r["model"]])  # execute: the sandbox
         by_step.setdefault(r["step"], set()).add(r["model"])
     assert by_step["score"] <= {SMOLLM2, QWEN} and by_step["respond"] == {SMOLLM2, QWEN}  # over HTTP
     assert by_step["judge"] == {GEMMA}  # the only judge that is neither competitor: in-process llama.cpp

