@@ -31,7 +31,7 @@ from warriorflow.method import votes as V
 
 LABELS = ("a", "b", "tie")
 PANEL = "panel"
-EXECUTION = "execution"
+EXECUTION = V.EXECUTION_JUDGE
 _TO_LABEL = {V.ATTACKER: "a", V.DEFENDER: "b", V.TIE: "tie", V.INVALID: "invalid"}
 
 

@@ -959,6 +959,15 @@ def execution_summary(record: Mapping | None) -> str:
     return f"code runs; passes {passed}/{total} tests ({'; '.join(parts)})"
 
 
+def summary_lines(roles: Mapping[str, Mapping]) -> dict[str, str]:
+    """role -> the summary line judges see, for a battle's two execution records; ``{}`` when there is nothing
+    to show (no line, or neither response has code)."""
+    lines = {role: execution_summary(rec) for role, rec in roles.items()}
+    if any(lines.values()) and any(rec.get("has_code") for rec in roles.values()):
+        return lines
+    return {}
+
+
 def judge_section(first: str, second: str) -> str:
     """The judge prompt's ``{execution}`` text for two summaries in shown order (``""`` when both are empty)."""
     if not first and not second:

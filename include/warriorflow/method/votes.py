@@ -34,6 +34,8 @@ from dataclasses import dataclass
 
 ATTACKER_FIRST, DEFENDER_FIRST = "attacker_first", "defender_first"
 ATTACKER, DEFENDER, TIE, INVALID = "attacker", "defender", "tie", "invalid"
+EXECUTION_JUDGE = "execution"
+"""The judge name the deterministic execution vote is logged under (a reserved expert name)."""
 VERDICTS = (ATTACKER, DEFENDER, TIE, INVALID)
 
 

@@ -99,31 +99,22 @@ def judge_quality(store, arena=None) -> dict:
     Kappa treats each fought battle as an item and each judge's effective vote (attacker, defender,
     tie) as one rating; invalid votes are left out and battles with fewer than 2 ratings are skipped."""
     from warriorflow.method import leaderboard as lb
-    from warriorflow.method.rating import battle_result
-    from warriorflow.store.vote_log import vote_log
+    from warriorflow.store.vote_log import vote_counts, vote_log
 
     log_ = vote_log(store, arena)
     votes = store.query("SELECT battle_id, judge, raw_verdict, verdict FROM votes")
     effective = {b.battle_id: dict(b.votes) for b in log_}
     table = [row for row in rating_table(effective.values(), VOTE_OUTCOMES) if sum(row) >= 2]
     summary = lb.overall(votes, log_)
-    kinds = store.query("SELECT count(*) FILTER (WHERE p_a IS NOT NULL) AS probabilistic, "
-                        "count(*) FILTER (WHERE p_a IS NULL) AS discrete FROM votes")[0]
-    decisive = sum(battle_result(b) != 0.5 for b in log_)
     return {"judges": lb.judge_table(votes, effective), "fleiss_kappa": fleiss_kappa(table),
             "kappa_items": len(table), "categories": list(VOTE_OUTCOMES),
             "votes": summary["votes"], "invalid_vote_rate": summary["invalid_vote_rate"],
-            "probabilistic_votes": int(kinds["probabilistic"] or 0), "discrete_votes": int(kinds["discrete"] or 0),
-            "battles": len(log_), "decisive_battles": decisive,
-            "execution_votes": sum("execution" in b.votes for b in log_)}
+            **vote_counts(store, log_)}
 
 
 def calibration(store) -> dict:
     """The latest `warriorflow judges calibrate`: one row per judge, then the panel (empty when never run)."""
-    rows = store.query(
-        "SELECT calibration_id, judge, pairs, accuracy, tie_rate, flip_rate, first_position_share, metrics, "
-        "pairs_source, created_at FROM judge_calibrations WHERE calibration_id = (SELECT calibration_id FROM "
-        "judge_calibrations ORDER BY created_at DESC, calibration_id LIMIT 1) ORDER BY judge = 'panel', judge")
+    rows = store.named("latest_calibration")
     out = []
     for r in rows:
         metrics = json.loads(r["metrics"]) if isinstance(r["metrics"], str) else (r["metrics"] or {})

@@ -20,8 +20,8 @@ from warriorflow.errors import ConfigError
 from warriorflow.method import calibration as C
 from warriorflow.method import ids
 from warriorflow.method import votes as V
-from warriorflow.method.battle_jobs import VoteRequest, cast_votes, vote_rule
-from warriorflow.method.execution import execution_summary, judge_section
+from warriorflow.method.battle_jobs import PlannedBattle, VoteRequest, cast_votes, effective, vote_requests
+from warriorflow.method.execution import summary_lines
 from warriorflow.method.judging import check_template
 from warriorflow.stages.execute import ExecutionItem, execution_records
 from warriorflow.stages.prompt_files import read_prompt
@@ -71,43 +71,38 @@ def read_pairs(path: Path) -> tuple[list[LabeledPair], str]:
     return pairs, hashlib.sha256(data).hexdigest()
 
 
-def pair_battle_id(pair: LabeledPair, n: int) -> str:
-    return ids.record_id("calibration", n, pair.instruction, pair.response_a, pair.response_b)
+def pair_battle(pair: LabeledPair, n: int, judge: str) -> PlannedBattle:
+    """A pair as a battle judged by ``judge`` alone: response A is the attacker, B the defender."""
+    bid = ids.record_id("calibration", n, pair.instruction, pair.response_a, pair.response_b)
+    return PlannedBattle(bid, bid, pair.instruction, ATTACKER_NAME, DEFENDER_NAME, (judge,), n)
 
 
-def vote_requests_for(pairs: Sequence[LabeledPair], judge: str,
+def vote_requests_for(arena, pairs: Sequence[LabeledPair], judge: str,
                       evidence: Sequence[Mapping[str, str]] | None = None) -> list[VoteRequest]:
-    """Both shown orders of every pair for ``judge`` (A = response_a = the attacker); ``evidence``: per pair,
-    role -> execution summary line, shown in the prompt in shown order (as in battles)."""
-    out = []
-    for n, p in enumerate(pairs):
-        bid = pair_battle_id(p, n)
-        lines = evidence[n] if evidence else {}
-        for order in (V.ATTACKER_FIRST, V.DEFENDER_FIRST):
-            first, second = (p.response_a, p.response_b) if order == V.ATTACKER_FIRST else (p.response_b, p.response_a)
-            roles = ("attacker", "defender") if order == V.ATTACKER_FIRST else ("defender", "attacker")
-            section = judge_section(lines.get(roles[0], ""), lines.get(roles[1], "")) if lines else ""
-            out.append(VoteRequest(ids.vote_id(bid, judge, order), bid, judge, order, p.instruction, first, second,
-                                   section))
-    return out
+    """``judge``'s vote requests on every pair, through the battle path (:func:`vote_requests`); ``evidence``:
+    per pair, role -> execution summary line, shown in the prompt in shown order as in battles."""
+    battles = [pair_battle(p, n, judge) for n, p in enumerate(pairs)]
+    texts = {(b.instruction_id, side): text for b, p in zip(battles, pairs)
+             for side, text in ((ATTACKER_NAME, p.response_a), (DEFENDER_NAME, p.response_b))}
+    lines = {b.battle_id: evidence[n] for n, b in enumerate(battles)} if evidence else None
+    return vote_requests(battles, arena, {}, texts, execution=lines).get(judge, [])
 
 
-def judge_outcomes(records: Sequence[dict], pairs: Sequence[LabeledPair], rule: V.ProbabilisticRule) -> tuple[
+def judge_outcomes(arena, records: Sequence[dict], pairs: Sequence[LabeledPair], judge: str) -> tuple[
         list[C.PairOutcome], float]:
-    """One judge's outcome per pair from its vote records, and its measured first-position prior."""
-    by_id = {r["vote_id"]: r for r in records}
-    prior = V.first_position_prior(tuple(r["probs"]) for r in records if r.get("probs") is not None)
+    """One judge's outcome per pair from its vote records (the battle path's effective vote), and its measured
+    first-position prior."""
+    verdicts = {r["vote_id"]: V.CastVote(r["verdict"], r["shown_order"],
+                                         tuple(r["probs"]) if r.get("probs") is not None else None) for r in records}
+    prior = V.first_position_prior(v.probs for v in verdicts.values() if v.probs is not None)
+    probabilistic_rule = arena.votes.probabilities
     out = []
     for n, p in enumerate(pairs):
-        bid = pair_battle_id(p, n)
-        judge = records[0]["judge"]
-        cast = []
-        for order in (V.ATTACKER_FIRST, V.DEFENDER_FIRST):
-            r = by_id[ids.vote_id(bid, judge, order)]
-            cast.append(V.CastVote(r["verdict"], order, tuple(r["probs"]) if r.get("probs") is not None else None))
-        probabilistic = rule.enabled and all(c.probs is not None for c in cast)
-        out.append(C.PairOutcome(V.judge_vote(cast, rule, prior), {c.shown_order: c.verdict for c in cast},
-                                 probabilistic))
+        bid = pair_battle(p, n, judge).battle_id
+        cast = [verdicts[ids.vote_id(bid, judge, order)] for order in (V.ATTACKER_FIRST, V.DEFENDER_FIRST)]
+        out.append(C.PairOutcome(effective(arena, bid, judge, verdicts, {judge: prior}),
+                                 {c.shown_order: c.verdict for c in cast},
+                                 probabilistic_rule and all(c.probs is not None for c in cast)))
     return out, prior
 
 
@@ -127,7 +122,6 @@ def calibrate(config: Config, pairs: Sequence[LabeledPair], judges: Sequence[str
             raise ConfigError(f"judge '{name}'", "does not have the judge role",
                               "pick judges from `warriorflow experts`")
     template = read_prompt(config, arena.judge_prompt, check_template, "arena.judge_prompt")
-    rule = vote_rule(arena)
     labels = [p.label for p in pairs]
     outcomes: dict[str, list[C.PairOutcome | None]] = {}
     figures: dict[str, dict] = {}
@@ -140,8 +134,7 @@ def calibrate(config: Config, pairs: Sequence[LabeledPair], judges: Sequence[str
         records = execution_records(config, [ExecutionItem(str(n), p.instruction, p.response_a, p.response_b)
                                              for n, p in enumerate(pairs)])
         if ex.enabled and ex.in_prompt:
-            evidence = [{role: execution_summary(r[role]) for role in ("attacker", "defender")}
-                        if (r["attacker"].get("has_code") or r["defender"].get("has_code")) else {} for r in records]
+            evidence = [summary_lines({role: r[role] for role in ("attacker", "defender")}) for r in records]
         if use_execution:
             outcomes[C.EXECUTION] = [None if r["vote"] is None else C.PairOutcome(r["vote"]) for r in records]
             figures[C.EXECUTION] = C.metrics(outcomes[C.EXECUTION], labels)
@@ -151,16 +144,18 @@ def calibrate(config: Config, pairs: Sequence[LabeledPair], judges: Sequence[str
         progress(f"judge {name}: {len(pairs)} pairs x 2 orders")
         backend = make(config.registry.get(name))
         try:
-            records = cast_votes(vote_requests_for(pairs, name, evidence), backend, template, arena, "calibration")
+            records = cast_votes(vote_requests_for(arena, pairs, name, evidence), backend, template, arena,
+                                 "calibration")
         finally:
             backend.close()
-        outcomes[name], prior = judge_outcomes(records, pairs, rule)
+        outcomes[name], prior = judge_outcomes(arena, records, pairs, name)
         figures[name] = {**C.metrics(outcomes[name], labels), "prior": prior}
     if arena.votes.judge_weights == "calibrated" and store_weights:
         weights.update({j: w for j, w in store_weights.items() if j in names})
     panel = [C.panel_outcome({j: outcomes[j][i] for j in outcomes}, weights) for i in range(len(pairs))]
     return {"judges": figures, "panel": C.metrics(panel, labels),
-            "rule": {"margin": rule.margin, "debias": rule.debias, "probabilities": rule.enabled},
+            "rule": {"margin": arena.votes.margin, "debias": arena.votes.debias,
+                     "probabilities": arena.votes.probabilities},
             "weights": weights}
 
 
@@ -180,6 +175,4 @@ def save_calibration(store: RatingStore, result: dict, source: str) -> str:
 
 def latest_calibration(store: RatingStore) -> list[dict]:
     """The rows of the latest calibration (judges, then the panel), or []."""
-    return store.query(
-        "SELECT * FROM judge_calibrations WHERE calibration_id = (SELECT calibration_id FROM judge_calibrations "
-        "ORDER BY created_at DESC LIMIT 1) ORDER BY judge = 'panel', judge")
+    return store.named("latest_calibration")

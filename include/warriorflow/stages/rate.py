@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections import Counter
 
 from warriorflow.config import Config
-from warriorflow.method.rating import battle_result, bt_bootstrap, elo_fold
+from warriorflow.method.rating import bt_bootstrap, elo_fold
 from warriorflow.method.style_control import FEATURES, StyleFeatures, bt_style, style_features
 from warriorflow.stages.base import Outcome, stage
 from warriorflow.store.rating_store import RatingStore
-from warriorflow.store.vote_log import log_version, vote_log
+from warriorflow.store.vote_log import log_version, vote_counts, vote_log
 
 TEXT_PAGE = 1000  # response texts read per query: features are computed a page at a time
 
@@ -65,12 +65,6 @@ def rate_stage(config: Config, store: RatingStore, run_id: str) -> Outcome:
                  for f in FEATURES if (c := styled.coefficients[f])["elo"] is not None]
     store.upsert("rating_history", rows, key=["rating_version", "method", "expert"])
     invalid = sum(v == "invalid" for b in log_ for v in b.votes.values())
-    kinds = store.query("SELECT count(*) FILTER (WHERE p_a IS NOT NULL) AS probabilistic, "
-                        "count(*) FILTER (WHERE p_a IS NULL) AS discrete FROM votes")[0]
-    return Outcome({"battles": len(log_), "experts": len(elo), "invalid_effective_votes": invalid,
-                    "decisive_battles": sum(battle_result(b) != 0.5 for b in log_),
-                    "execution_votes": sum("execution" in b.votes for b in log_),
-                    "probabilistic_votes": int(kinds["probabilistic"] or 0),
-                    "discrete_votes": int(kinds["discrete"] or 0),
+    return Outcome({**vote_counts(store, log_), "experts": len(elo), "invalid_effective_votes": invalid,
                     "style_controlled_battles": style_battles},
                    [f"rating version {version}"], version)

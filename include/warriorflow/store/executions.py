@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from warriorflow.method.execution import ORIGINS, ROLES, execution_summary, execution_vote
+from warriorflow.method.execution import ORIGINS, ROLES, execution_vote, summary_lines
 from warriorflow.store.rating_store import RatingStore
 
 COLUMNS = ("battle_id", "role", "response_id", "code_task", "has_code", "status", "tests_total", "tests_passed",
@@ -51,7 +51,7 @@ def execution_summaries(store: RatingStore, battle_ids: Sequence[str]) -> dict[s
     has code, are absent)."""
     out = {}
     for battle_id, roles in execution_records(store, battle_ids).items():
-        lines = {role: execution_summary(rec) for role, rec in roles.items()}
-        if any(lines.values()) and any(rec["has_code"] for rec in roles.values()):
+        lines = summary_lines(roles)
+        if lines:
             out[battle_id] = lines
     return out

@@ -11,13 +11,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
 from warriorflow.config import ArenaSettings
-from warriorflow.method.rating import BattleVotes, battles_from_records, log_record
-from warriorflow.method.votes import PROB_FLOOR, CastVote, ProbabilisticRule, judge_vote
+from warriorflow.method.battle_jobs import vote_rule
+from warriorflow.method.rating import BattleVotes, battle_result, battles_from_records, log_record
+from warriorflow.method.votes import EXECUTION_JUDGE, PROB_FLOOR, CastVote, judge_vote
 from warriorflow.store.executions import execution_verdicts
 from warriorflow.store.jsonl import JSONLError, encode_line, iter_jsonl
 from warriorflow.store.rating_store import RatingStore
-
-EXECUTION = "execution"
 
 
 def cast_vote(row: Mapping) -> CastVote:
@@ -51,7 +50,7 @@ def vote_log(store: RatingStore, arena: ArenaSettings | None = None) -> list[Bat
     the judge's debiased preference and the margin, discrete ones by agreement. With ``judge_weights:
     calibrated`` each judge's vote carries its calibrated accuracy as weight."""
     arena = arena or ArenaSettings()
-    rule = ProbabilisticRule(margin=arena.votes.margin, debias=arena.votes.debias, enabled=arena.votes.probabilities)
+    rule = vote_rule(arena)
     priors = judge_priors(store) if rule.enabled and rule.debias else {}
     calibrated = calibrated_weights(store) if arena.votes.judge_weights == "calibrated" else {}
     ex = arena.execution
@@ -69,13 +68,23 @@ def vote_log(store: RatingStore, arena: ArenaSettings | None = None) -> list[Bat
     for b in battles:
         votes = {j: judge_vote(vs, rule, priors.get(j, 0.0)) for j, vs in sorted(per[b["battle_id"]].items())}
         weights = {j: calibrated[j] for j in votes if j in calibrated}
-        if b["battle_id"] in executed and EXECUTION not in votes:
-            votes[EXECUTION] = executed[b["battle_id"]]
+        if b["battle_id"] in executed and EXECUTION_JUDGE not in votes:
+            votes[EXECUTION_JUDGE] = executed[b["battle_id"]]
             if ex.vote_weight != 1.0:
-                weights[EXECUTION] = ex.vote_weight
+                weights[EXECUTION_JUDGE] = ex.vote_weight
         weights = weights or None
         out.append(BattleVotes(b["battle_id"], b["instruction_id"], b["attacker"], b["defender"], votes, weights))
     return out
+
+
+def vote_counts(store: RatingStore, log_: Sequence[BattleVotes]) -> dict[str, int]:
+    """What the rate step and the report say of a log: its battles, the decisive ones, those with an execution
+    vote, and the stored votes with and without probabilities."""
+    kinds = store.query("SELECT count(*) FILTER (WHERE p_a IS NOT NULL) AS probabilistic, "
+                        "count(*) FILTER (WHERE p_a IS NULL) AS discrete FROM votes")[0]
+    return {"battles": len(log_), "decisive_battles": sum(battle_result(b) != 0.5 for b in log_),
+            "execution_votes": sum(EXECUTION_JUDGE in b.votes for b in log_),
+            "probabilistic_votes": int(kinds["probabilistic"] or 0), "discrete_votes": int(kinds["discrete"] or 0)}
 
 
 def log_version(log_: Sequence[BattleVotes]) -> str:

@@ -68,10 +68,8 @@ def report_info(report_dir: Path) -> dict | None:
     return {"written_at": written, "figures": figures}
 
 
-LATEST_CALIBRATION_SQL = (
-    "SELECT judge, pairs, accuracy, tie_rate, flip_rate, first_position_share, pairs_source, created_at "
-    "FROM judge_calibrations WHERE calibration_id = (SELECT calibration_id FROM judge_calibrations "
-    "ORDER BY created_at DESC, calibration_id LIMIT 1) ORDER BY judge = 'panel', judge")
+CALIBRATION_COLUMNS = ("judge", "pairs", "accuracy", "tie_rate", "flip_rate", "first_position_share", "pairs_source",
+                       "created_at")
 
 
 def read_rows(store, report_dir: Path) -> StoreRows:
@@ -93,7 +91,7 @@ def read_rows(store, report_dir: Path) -> StoreRows:
         latest_snapshot=next(iter(q(LATEST_SNAPSHOT_SQL)), None),
         last_runs=q(LAST_RUNS_SQL),
         report=report_info(report_dir),
-        calibration=q(LATEST_CALIBRATION_SQL),
+        calibration=store.named("latest_calibration"),
     )
 
 
@@ -173,7 +171,7 @@ def assemble(rows: StoreRows, min_new_gold: int, *, store_path: str = "") -> dic
                            "finished_at": r["finished_at"]} for r in rows.last_runs],
         },
         "snapshot": {"latest": snapshot, "count": rows.snapshots},
-        "calibration": [dict(r) for r in rows.calibration],
+        "calibration": [{k: r[k] for k in CALIBRATION_COLUMNS} for r in rows.calibration],
         "gate": gate_progress(rows.new_gold, min_new_gold),
         "report": ({"available": True, "href": "report/", **rows.report} if rows.report
                    else {"available": False, "href": None, "written_at": None, "figures": []}),
