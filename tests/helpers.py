@@ -72,3 +72,12 @@ def stop_server(proc) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def select_instruction(store, instruction_id: str, text: str, expert: str) -> None:
+    """A mined instruction, already selected for battle (what the battle tests start from)."""
+    store.upsert("instructions", [{"instruction_id": instruction_id, "text": text, "expert": expert,
+                                   "mined_at": "2026-11-22 01:00:00", "run_id": "m1", "status": "selected"}],
+                 key=["instruction_id"])
+    store.upsert("instruction_selections", [{"instruction_id": instruction_id, "run_id": "m1", "pick_rank": 0,
+                                             "embed_model": "m"}], key=["instruction_id"])

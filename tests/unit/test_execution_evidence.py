@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from tests.helpers import GEMMA, QWEN, SMOLLM2, write_yaml
+from tests.helpers import GEMMA, QWEN, SMOLLM2, select_instruction, write_yaml
 from warriorflow.method import execution as X
 from warriorflow.method import ids
 from warriorflow.method.battle_jobs import BatchInputError, VoteRequest, cast_votes
@@ -422,11 +422,7 @@ def executed(config):
     if shutil.which("bwrap") is None:
         pytest.skip("the sandbox needs bubblewrap")
     with RatingStore(config.duckdb_path) as store:
-        store.upsert("instructions", [{"instruction_id": IID, "text": ADD, "expert": SMOLLM2,
-                                       "mined_at": "2026-11-22 01:00:00", "run_id": "m1", "status": "selected"}],
-                     key=["instruction_id"])
-        store.upsert("instruction_selections", [{"instruction_id": IID, "run_id": "m1", "pick_rank": 0,
-                                                 "embed_model": "m"}], key=["instruction_id"])
+        select_instruction(store, IID, ADD, SMOLLM2)
     objects = open_objects(config)
     loader = CodeBackends()
     for j in run_as_writer(config, plan_stage, "b1").value:

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.helpers import GEMMA, QWEN, SMOLLM2
+from tests.helpers import GEMMA, QWEN, SMOLLM2, select_instruction
 from warriorflow.method import ids
 from warriorflow.method.battle_records import ArenaFacts, PlannedBattleRef, check_battle_records
 from warriorflow.stages.base import run_as_writer
@@ -104,11 +104,7 @@ def jobs_done(config):
     job's results not ingested yet. Returns (config, respond jobs, judge jobs)."""
     text = "Write a function that merges two sorted lists."
     with RatingStore(config.duckdb_path) as store:
-        store.upsert("instructions", [{"instruction_id": IID, "text": text, "expert": SMOLLM2,
-                                       "mined_at": "2026-11-22 01:00:00", "run_id": "m1", "status": "selected"}],
-                     key=["instruction_id"])
-        store.upsert("instruction_selections", [{"instruction_id": IID, "run_id": "m1", "pick_rank": 0,
-                                                 "embed_model": "m"}], key=["instruction_id"])
+        select_instruction(store, IID, text, SMOLLM2)
     objects = open_objects(config)
     respond = run_as_writer(config, plan_stage, "b1").value
     for j in respond:
