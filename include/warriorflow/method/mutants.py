@@ -129,20 +129,14 @@ def mutants(program: str, function: str, docstrings: bool = True) -> list[Mutant
     if fn is None:
         return []
     original = ast.unparse(tree)
-    body_nodes = [n for stmt in fn.body for n in ast.walk(stmt)]
-    docstring = fn.body[0] if fn.body and isinstance(fn.body[0], ast.Expr) and isinstance(
-        getattr(fn.body[0], "value", None), ast.Constant) else None
-    skip = set(map(id, ast.walk(docstring))) if docstring is not None else set()
+    # a docstring is a str constant, never a site (only int and bool constants are), so it stays as it is
     count = sum(1 for stmt in fn.body for _ in _sites(stmt))
     out: list[Mutant] = []
     seen = {original}
     for k in range(count):
-        copy_tree = copy.deepcopy(tree)
+        copy_tree = copy.deepcopy(tree)  # the same shape as ``tree``, so its k-th site is the original's k-th
         copy_fn = _function(copy_tree, function)
         sites = [s for stmt in copy_fn.body for s in _sites(stmt)]
-        originals = [s for stmt in fn.body for s in _sites(stmt)]
-        if id(originals[k][0]) in skip or originals[k][0] not in body_nodes:
-            continue
         node, kind, description = sites[k]
         replacement = _apply(node, kind)
         if replacement is not None:
