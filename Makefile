@@ -36,6 +36,7 @@ run: setup       ## one full flywheel cycle under a local airflow standalone (12
 	$(BIN)/warriorflow airflow up
 	$(BIN)/warriorflow airflow cycle
 	$(BIN)/warriorflow leaderboard
+	$(BIN)/warriorflow models
 
 stop:            ## stop the airflow standalone that `make run` started (and every task it was running)
 	@test -x $(BIN)/warriorflow && $(BIN)/warriorflow airflow down || echo "nothing to stop (no .venv)"

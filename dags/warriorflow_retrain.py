@@ -1,11 +1,13 @@
 """Retrain when enough new winning data has accumulated.
 
 gate (>= flywheel.min_new_gold new gold examples since the last snapshot; otherwise skip, saying why)
--> snapshot (published manifest-last) -> train (a worker: local process, or a pod on the training node
-pool) -> record the run -> evaluate (sandboxed pass@1) and compare with the champion -> report (also
-after a closed gate: the report follows every battle cycle).
+-> snapshot (published manifest-last) -> train (a worker: local process, or torchrun in a pod on the
+training node pool) -> record the run -> plan the evaluation -> generate (a job on the target's
+resources) -> check (the sandbox, a CPU job) -> ingest and decide (a paired significance test against
+the champion, else the baseline) -> report (also after a closed gate: the report follows every cycle).
 
-Where training runs is config (`kubernetes.placement`), as for the other workers.
+Where the jobs run is config (`kubernetes.placement`), as for the other workers. Only the writer steps
+(pool warriorflow_db) open the rating store.
 """
 
 from __future__ import annotations
@@ -67,10 +69,34 @@ def warriorflow_retrain():
         return record(snapshot_id)
 
     @task(pool="warriorflow_db")
-    def evaluate_and_compare(training_run_id: str) -> dict:
-        from warriorflow.tasks.retrain import evaluate_and_decide
+    def plan_evaluation(training_run_id: str) -> list[str]:
+        from warriorflow.tasks.retrain import plan_evaluations
 
-        return evaluate_and_decide(training_run_id)
+        return plan_evaluations(training_run_id)
+
+    @task(max_active_tis_per_dagrun=1)
+    def generate(uri: str) -> str:
+        from warriorflow.tasks.retrain import eval_job_local
+
+        return eval_job_local("generate", uri)
+
+    @task(max_active_tis_per_dagrun=1)
+    def check(uri: str) -> str:
+        from warriorflow.tasks.retrain import eval_job_local
+
+        return eval_job_local("check", uri)
+
+    @task
+    def eval_pods(step: str, uris: list[str]) -> list[dict]:
+        from warriorflow.tasks.placement import eval_pod_specs
+
+        return eval_pod_specs(step, uris)
+
+    @task(pool="warriorflow_db")
+    def ingest_and_decide(training_run_id: str, uris: list[str]) -> dict:
+        from warriorflow.tasks.retrain import ingest_and_decide as decide
+
+        return decide(training_run_id, uris)
 
     @task(trigger_rule="none_failed")
     def report(decision: dict | None = None) -> str:
@@ -81,14 +107,23 @@ def warriorflow_retrain():
     snapshot_id = snapshot()
     enough_new_gold() >> snapshot_id
     if on_kubernetes():
-        from warriorflow.tasks.placement import pod_task
+        from warriorflow.tasks.placement import eval_pool, pod_task, pod_tasks
 
         trained = pod_task("train", training_pod(snapshot_id))
     else:
         trained = train(snapshot_id)
     run_id = record_training(snapshot_id)
     trained >> run_id
-    report(evaluate_and_compare(run_id))
+    requests = plan_evaluation(run_id)
+    if on_kubernetes():
+        generated = pod_tasks("generate", eval_pods("generate", requests), pool=eval_pool("generate"))
+        checked = pod_tasks("check", eval_pods("check", requests), pool=eval_pool("check"))
+        requests >> generated >> checked
+    else:
+        checked = check.expand(uri=generate.expand(uri=requests))
+    decision = ingest_and_decide(run_id, requests)
+    checked >> decision
+    report(decision)
 
 
 warriorflow_retrain()

@@ -62,3 +62,23 @@ def seed_arena(store, problems=PROBLEMS, run_id: str = "seed-run", first_order: 
 def seed_and_rate(cfg, store, problems=PROBLEMS, run_id: str = "seed-run", first_order: int = 0) -> None:
     seed_arena(store, problems, run_id, first_order)
     rate_and_select_gold(cfg, store, run_id)
+
+
+FORMAT1_ID = "2026-01-01T00-00-00Z-0000f001"  # sorts before every snapshot the tests create
+
+
+def publish_format1_snapshot(objects, snapshot_id: str) -> str:
+    """Publish the gold SFT pairs of snapshot ``snapshot_id`` as a format-1 snapshot (what was published before
+    the preferences and responses datasets: data/train.*, the lineage, no `datasets` in the manifest); return
+    its id, FORMAT1_ID."""
+    from warriorflow.store import snapshots
+    from warriorflow.store.objects import join_key, publish, read_manifest
+
+    m = read_manifest(objects, snapshots.prefix(snapshot_id))
+    files = {n: objects.get_bytes(join_key(snapshots.prefix(snapshot_id), n))
+             for n in (snapshots.PARQUET, snapshots.JSONL, snapshots.BATTLES)}
+    manifest = {k: v for k, v in m.items() if k not in ("files", "published_at", "datasets", "card")}
+    manifest.update(format_version=1, snapshot_id=FORMAT1_ID,
+                    counts={k: m["counts"][k] for k in ("examples", "battles", "votes", "examples_by_expert")})
+    publish(objects, snapshots.prefix(FORMAT1_ID), files, manifest)
+    return FORMAT1_ID

@@ -72,9 +72,14 @@ def test_retrain_dag_waits_on_gold(dagbag):
     dag = dagbag.get_dag("warriorflow_retrain")
     assert "warriorflow://battles/gold" in str(dag.timetable.asset_condition)
     tasks = {t.task_id: t for t in dag.tasks}
-    assert set(tasks) == {"enough_new_gold", "snapshot", "train", "record_training", "evaluate_and_compare", "report"}
-    assert all(tasks[t].pool == "warriorflow_db" for t in ("snapshot", "record_training", "evaluate_and_compare"))
-    assert tasks["train"].pool != "warriorflow_db"  # training is a worker: it never holds the writer slot
+    assert set(tasks) == {"enough_new_gold", "snapshot", "train", "record_training", "plan_evaluation", "generate",
+                          "check", "ingest_and_decide", "report"}
+    writers = ("snapshot", "record_training", "plan_evaluation", "ingest_and_decide")
+    assert all(tasks[t].pool == "warriorflow_db" for t in writers)
+    # training and the evaluation's jobs are workers: they never hold the writer slot
+    assert all(tasks[t].pool != "warriorflow_db" for t in ("train", "generate", "check"))
+    assert tasks["check"].upstream_task_ids == {"generate"}
+    assert tasks["ingest_and_decide"].upstream_task_ids == {"check", "plan_evaluation", "record_training"}
     assert [o.uri for o in tasks["snapshot"].outlets] == ["warriorflow://snapshots/latest"]
 
 
@@ -91,5 +96,6 @@ def test_retrain_gate_skips_with_a_reason(dagbag, caplog, tmp_path, monkeypatch)
     run = dagbag.get_dag("warriorflow_retrain").test()
     states = {ti.task_id: str(ti.state).rsplit(".", 1)[-1].lower() for ti in run.get_task_instances()}
     assert states == {"enough_new_gold": "success", "snapshot": "skipped", "train": "skipped",
-                      "record_training": "skipped", "evaluate_and_compare": "skipped", "report": "success"}
+                      "record_training": "skipped", "plan_evaluation": "skipped", "generate": "skipped",
+                      "check": "skipped", "ingest_and_decide": "skipped", "report": "success"}
     assert (tmp_path / "home" / "reports" / "latest" / "index.html").exists()  # the report follows every cycle

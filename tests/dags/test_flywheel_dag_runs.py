@@ -72,8 +72,14 @@ def test_mine_then_battle_then_retrain(dagbag, tiny_flywheel):
         snap = store.query("SELECT snapshot_id, n_examples FROM snapshots")
         runs = store.query("SELECT training_run_id, snapshot_id, status, global_step FROM training_runs")
         evals = store.query("SELECT model_ref, benchmark FROM eval_results ORDER BY model_ref")
+        decisions = store.query("SELECT candidate, previous, promoted, test, p_value FROM model_promotions")
     assert len(snap) == 1 and snap[0]["n_examples"] >= 1
     assert runs == [{"training_run_id": runs[0]["training_run_id"], "snapshot_id": snap[0]["snapshot_id"],
                      "status": "done", "global_step": 1}]
-    assert {e["model_ref"] for e in evals} == {runs[0]["training_run_id"], "expert:smollm2-135m-instruct"}
+    # the evaluation ran as jobs (generate, check) and the writer ingested them: the base model is the baseline
+    assert {e["model_ref"] for e in evals} == {runs[0]["training_run_id"], "base:smollm2-135m-instruct"}
+    [d] = decisions
+    assert (d["candidate"], d["previous"], d["test"]) == (runs[0]["training_run_id"], "base:smollm2-135m-instruct",
+                                                          "mcnemar")
+    assert not d["promoted"] and d["p_value"] >= 0.5  # one problem cannot be evidence: never promoted
     assert (load_config().home / "reports" / "latest" / "index.html").exists()

@@ -72,6 +72,9 @@ def test_kubernetes_placement_runs_jobs_as_mapped_pod_operators_one_pool_per_nod
             assert task.partial_kwargs["retries"] == 3 and task.partial_kwargs["retry_exponential_backoff"]
     assert mine.get_task("mine_pods").upstream_task_ids == {"experts"}
     assert battle.get_task("respond_pods_gpu_a100").upstream_task_ids == {"plan"}
+    train = bag.get_dag("warriorflow_retrain").get_task("train")  # a retry resumes from the published checkpoint
+    assert _operator_class(train) == KPO and train.upstream_task_ids == {"training_pod"}
+    assert train.retries == 3 and train.retry_exponential_backoff and train.retry_delay.total_seconds() == 60
     writers = {t.task_id for d in (mine, battle) for t in d.tasks if t.pool == "warriorflow_db"}
     assert not any(w.startswith(("respond", "execute", "judge_r", "score_jobs", "embed", "tag_jobs")) for w in writers)
 

@@ -1,5 +1,6 @@
 """Dataset snapshots against a real S3 server (SeaweedFS): publish manifest-last, immutability, listing,
-verification, a half-written snapshot that does not exist, and loading a downloaded copy with datasets."""
+verification, a half-written snapshot that does not exist, and loading a downloaded copy with datasets (sft by
+file, preferences by the dataset card's config name)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,8 @@ def test_snapshot_on_s3(config, s3, tmp_path):
     ds = load_dataset("parquet", data_files=str(local / snapshots.PARQUET), split="train",
                       cache_dir=str(tmp_path / "hf"))
     assert ds.num_rows == len(PROBLEMS) and ds[0]["messages"][1]["role"] == "assistant"
+    pairs = load_dataset(str(local), "preferences", split="train", cache_dir=str(tmp_path / "hf"))
+    assert pairs.num_rows == info.n_preferences == len(PROBLEMS) and set(pairs[0]) >= {"prompt", "chosen", "rejected"}
 
     # a half-written snapshot (data, no manifest) does not exist
     half = "2026-11-24T06-00-00Z-0badf00d"

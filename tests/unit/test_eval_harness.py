@@ -125,15 +125,24 @@ def test_bad_benchmark_file_is_a_clear_error(tmp_path):
 
 
 def test_decide_rules():
+    """The rule in short (tests/unit/test_promotion.py has the rest): a first model is not promoted, a
+    significant paired gain is, equal per-problem results never are, a significant guarded drop blocks."""
     rule = PromotionSettings(min_delta=0.01, must_not_regress=["humaneval"], tolerance=0.0)
-    first = decide("run-1", {"humaneval": 0.2}, None, None, rule)
-    assert first.promoted and first.previous is None
-    better = decide("run-2", {"humaneval": 0.3, "mbpp": 0.5}, "run-1", {"humaneval": 0.2, "mbpp": 0.5}, rule)
-    assert better.promoted and better.deltas == pytest.approx({"humaneval": 0.1, "mbpp": 0.0})
-    regress = decide("run-3", {"humaneval": 0.1, "mbpp": 0.9}, "run-2", {"humaneval": 0.3, "mbpp": 0.5}, rule)
+
+    def probs(bench, outcomes):
+        return {f"{bench}/{i}": float(x) for i, x in enumerate(outcomes)}
+
+    first = decide("run-1", {"humaneval": probs("h", [1] * 6)}, None, None, rule)
+    assert not first.promoted and first.previous is None and "nothing to compare with" in first.reasons[0]
+    prev = {"humaneval": probs("h", [0] * 6 + [1] * 4), "mbpp": probs("m", [1, 0] * 5)}
+    better = decide("run-2", {"humaneval": probs("h", [1] * 10), "mbpp": prev["mbpp"]}, "run-1", prev, rule)
+    assert better.promoted and better.deltas == pytest.approx({"humaneval": 0.6, "mbpp": 0.0})
+    assert better.test == "mcnemar" and better.p_value == pytest.approx(0.5 ** 6)
+    regress = decide("run-3", {"humaneval": probs("h", [0] * 10), "mbpp": probs("m", [1] * 10)}, "run-2",
+                     {"humaneval": probs("h", [1] * 10), "mbpp": prev["mbpp"]}, rule)
     assert not regress.promoted and any("humaneval regressed" in r for r in regress.reasons)
-    flat = decide("run-4", {"humaneval": 0.3}, "run-2", {"humaneval": 0.3}, rule)
-    assert not flat.promoted and "min_delta" in flat.reasons[0]
+    flat = decide("run-4", {"humaneval": probs("h", [1] * 3)}, "run-2", {"humaneval": probs("h", [1] * 3)}, rule)
+    assert not flat.promoted and any("equal scores never promote" in r for r in flat.reasons)
 
 
 # ------------------------------------------------------------------ end to end with a scripted backend
@@ -167,25 +176,34 @@ class _Scripted:
 
 def test_evaluate_compare_and_models_cli(config, monkeypatch):
     from warriorflow.cli import main
-    from warriorflow.evaluation import run
+    from warriorflow.evaluation import jobs
 
     backends = {"expert:smollm2-135m-instruct": _Scripted(good=False), "hf:/better": _Scripted(good=True)}
-    monkeypatch.setattr(run, "open_model", lambda cfg, ref: backends[ref])
+    monkeypatch.setattr(jobs, "open_model", lambda cfg, ref, objects: backends[ref])
     cli = CliRunner()
     # humaneval is guarded by the embedded promotion rule (must_not_regress), so it is evaluated too
-    base = cli.invoke(main, ["evaluate", "expert:smollm2-135m-instruct", "-b", "mbpp", "-b", "humaneval", "-n", "2",
+    base = cli.invoke(main, ["evaluate", "expert:smollm2-135m-instruct", "-b", "mbpp", "-b", "humaneval", "-n", "5",
                              "--compare", "--json"])
     assert base.exit_code == 0, base.output
     assert json.loads(base.output)["benchmarks"][0]["pass_at_1"] == 0.0
-    better = cli.invoke(main, ["evaluate", "hf:/better", "-b", "mbpp", "-b", "humaneval", "-n", "2", "--compare",
-                               "--json"])
+    assert not json.loads(base.output)["decision"]["promoted"]  # nothing to compare the baseline with
+    # the configured baseline (base: the training base model) has no results here: compare with the expert
+    better = cli.invoke(main, ["evaluate", "hf:/better", "-b", "mbpp", "-b", "humaneval", "-n", "5",
+                               "--against", "expert:smollm2-135m-instruct", "--json"])
     assert better.exit_code == 0, better.output
     doc = json.loads(better.output)
     assert doc["benchmarks"][0]["pass_at_1"] == 1.0 and doc["benchmarks"][0]["harness_version"] == HARNESS_VERSION
     assert doc["decision"]["previous"] == "expert:smollm2-135m-instruct"
     assert doc["decision"]["promoted"] and doc["decision"]["deltas"] == {"humaneval": 0.0, "mbpp": 1.0}
-    again = cli.invoke(main, ["evaluate", "hf:/better", "-b", "mbpp", "-b", "humaneval", "-n", "2", "--json"])
-    assert again.exit_code == 0
+    # 5 mbpp problems flipped to pass, none to fail: exact McNemar, one-sided p = 1/32
+    assert (doc["decision"]["test"], doc["decision"]["statistic"]) == ("mcnemar", 5.0)
+    assert doc["decision"]["p_value"] == pytest.approx(1 / 32) and doc["decision"]["n_paired"] == 10
+    assert doc["decision"]["champion_alias"] is None  # an hf: model is recorded, never published as champion
+    again = cli.invoke(main, ["evaluate", "hf:/better", "-b", "mbpp", "-b", "humaneval", "-n", "5",
+                              "--against", "expert:smollm2-135m-instruct"])
+    assert again.exit_code == 0, again.output
+    assert "test mcnemar: statistic 5, p-value 0.03125 (one-sided, 10 problems paired)" in again.output
+    assert "McNemar exact: candidate-only 5, previous-only 0, p=0.03125 < alpha 0.05" in again.output
     listing = cli.invoke(main, ["models", "--json"])
     rows = {r["model_ref"]: r for r in json.loads(listing.output)}
     assert rows["hf:/better"]["champion"] and rows["hf:/better"]["scores"] == {"humaneval": 0.0, "mbpp": 1.0}

@@ -208,7 +208,7 @@ def test_registry_timestamps_change_only_when_the_registry_does(config):
         before = store.query("SELECT name, first_seen_at, updated_at FROM experts ORDER BY name")
         register_experts(config, store)
         assert store.query("SELECT name, first_seen_at, updated_at FROM experts ORDER BY name") == before
-        assert {r["name"] for r in before} == {SMOLLM2, QWEN, GEMMA}
+        assert {r["name"] for r in before} == {SMOLLM2, QWEN, GEMMA, "champion"}  # the default registry
 
 
 # ------------------------------------------------------------------------------------------ every option

@@ -115,6 +115,20 @@ def test_final_scores_average_over_opponents():
         R.final_scores(battles, {"a": 1000.0})
 
 
+def test_response_scores_are_the_final_scores_and_their_parts():
+    battles = [bv("b1", "a", "b", A, A, D), bv("b2", "a", "c", T), bv("b3", "b", "c", A, inst="i2")]
+    elo = {"a": 1100.0, "b": 1000.0, "c": 1000.0}
+    scores = R.response_scores(battles, elo, alpha=0.7)
+    assert {i: {e: s.final for e, s in per.items()} for i, per in scores.items()} == R.final_scores(battles, elo, 0.7)
+    x = 1 / (1 + 10 ** -0.25)
+    a = scores["i1"]["a"]
+    assert a.battles == 2 and a.elo_expectation == pytest.approx(x) and a.local == pytest.approx((2 / 3 + 0.5) / 2)
+    assert scores["i2"]["c"] == R.ResponseScore(0.7 * 0.5, 0.5, 0.0, 1)
+    for per in scores.values():
+        for s in per.values():
+            assert s.final == pytest.approx(0.7 * s.elo_expectation + 0.3 * s.local)
+
+
 def test_gold_ties_go_to_shorter_then_name():
     final = {"i1": {"b": 0.6, "a": 0.6, "c": 0.2}, "i2": {"x": 0.7, "y": 0.6}, "i3": {"p": 0.5, "q": 0.5 + 1e-13}}
     assert R.select_gold(final) == {"i1": "a", "i2": "x", "i3": "p"}

@@ -10,10 +10,12 @@ import pytest
 
 from warriorflow.config import CONFIG_DIR, TrainingSettings, load_config
 from warriorflow.errors import ConfigError, StoreError
+from warriorflow.models import base_model
 from warriorflow.store.objects import LocalObjectStore, join_key
-from warriorflow.training import base_model, checkpoints, sft
+from warriorflow.training import checkpoints, sft
 from warriorflow.training.spec import (
     accumulation_steps,
+    dpo_arguments,
     losses_from_log,
     sft_arguments,
     to_training_example,
@@ -68,6 +70,61 @@ def test_sft_arguments_build_a_real_sft_config(tmp_path):
     assert sft_arguments(TrainingSettings(loss_on="all"), "o", 1, None)["completion_only_loss"] is False
 
 
+def test_sft_run_ids_are_unchanged_and_dpo_runs_hash_the_method_and_its_knobs():
+    # the hash of the default sft settings as it was before training.method existed: existing runs keep their ids
+    assert _hash() == "fe3f0443301392d4998459bc5ec5f3732a7355ec41ba11a21cb7677a00e3f655"
+    assert training_run_id(SID, _hash()) == "sft-953078f0e9587902"
+    assert _hash(dpo_beta=0.5, dpo_loss="ipo", min_margin=0.1) == _hash()  # sft reads none of them
+    dpo = _hash(method="dpo")
+    assert dpo != _hash() and training_run_id(SID, dpo, "dpo").startswith("dpo-")
+    assert training_run_id(SID, dpo, "dpo")[4:] != training_run_id(SID, _hash())[4:]
+    for change in ({"dpo_beta": 0.5}, {"dpo_loss": "ipo"}, {"min_margin": 0.1}):
+        assert _hash(method="dpo", **change) != dpo, change
+
+
+def test_dpo_arguments_build_a_real_dpo_config(tmp_path):
+    from trl import DPOConfig
+
+    ts = TrainingSettings(method="dpo", dpo_beta=0.25, dpo_loss="ipo", max_steps=8, device="cpu", max_seq_length=96)
+    kwargs = dpo_arguments(ts, str(tmp_path), world_size=1, deepspeed_path=None)
+    assert "completion_only_loss" not in kwargs
+    args = DPOConfig(**kwargs)
+    assert args.beta == 0.25 and args.loss_type == ["ipo"] and args.max_length == 96 and args.max_steps == 8
+    assert args.use_cpu and args.seed == ts.seed and args.save_steps == ts.save_steps
+    assert DPOConfig(**dpo_arguments(TrainingSettings(), "o", 1, None)).loss_type == ["sigmoid"]
+    with pytest.raises(ValueError):
+        TrainingSettings(method="ppo")
+
+
+def test_dpo_needs_a_snapshot_with_preference_pairs(config):
+    """A format-1 snapshot has no preferences; a snapshot whose battles all tied has none: both are named
+    before anything is trained (and sft still trains on either)."""
+    from click.testing import CliRunner
+
+    from tests.sft_seed import publish_format1_snapshot, seed_arena
+    from warriorflow.cli import main
+    from warriorflow.stages.cycles import rate_and_select_gold
+    from warriorflow.store import snapshots
+    from warriorflow.store.objects import open_objects
+    from warriorflow.store.rating_store import RatingStore
+
+    objects = open_objects(config)
+    with RatingStore(config.duckdb_path) as store:
+        seed_arena(store)
+        store.con.execute("UPDATE votes SET verdict = 'tie'")
+        rate_and_select_gold(config, store, "ties")
+        tied = snapshots.create_snapshot(config, store, objects).snapshot_id
+    old = publish_format1_snapshot(objects, tied)
+    with pytest.raises(StoreError, match="no preference pairs to train DPO on .*6 of them with equal final scores"):
+        sft.train(config, tied, objects=objects, overrides={"method": "dpo"})
+    with pytest.raises(StoreError, match="no 'preferences' dataset"):
+        sft.train(config, old, objects=objects, overrides={"method": "dpo"})
+    out = CliRunner().invoke(main, ["train", "--snapshot", tied, "--method", "dpo"])
+    assert out.exit_code == 2 and "no preference pairs" in out.output and "--method sft" in out.output
+    assert sft.plan(config, tied, {"method": "dpo"}).run_id.startswith("dpo-")
+    assert sft.plan(config, old).run_id.startswith("sft-")
+
+
 def test_examples_and_losses():
     ex = {"instruction_id": "i", "messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]}
     assert to_training_example(ex, "response") == {"prompt": ex["messages"][:1], "completion": ex["messages"][1:]}
@@ -106,7 +163,7 @@ def test_checkpoints_publish_latest_prune_and_download(tmp_path):
 
 def test_base_model_identity(config, tmp_path):
     ts = config.settings.training
-    assert base_model.identity(config, ts).startswith("expert:smollm2-135m-instruct:")
+    assert base_model.identity(config, ts).startswith("expert:qwen2.5-coder-0.5b-instruct:")  # the embedded target
     (tmp_path / "m").mkdir()
     assert base_model.identity(config, ts.model_copy(update={"base_model": str(tmp_path / "m")})) == \
         f"dir:{(tmp_path / 'm').resolve()}"
@@ -176,5 +233,5 @@ def test_plain_template_prompt_is_a_prefix_of_the_conversation():
 
 def test_embedded_settings_train_on_the_cpu(config):
     ts = config.settings.training
-    assert ts.device == "cpu" and ts.precision == "fp32" and ts.max_steps <= 8 and ts.save_steps < ts.max_steps
+    assert ts.device == "cpu" and ts.precision == "fp32" and ts.max_steps <= 8 and ts.save_steps <= ts.max_steps
     assert ts.base_model in config.registry.names()

@@ -47,7 +47,7 @@ for command in (
     arena.plan, arena.job, arena.plan_votes_cmd, arena.ingest_responses_cmd, arena.ingest_votes_cmd, arena.battle,
     arena.battle_batch, arena.rate, arena.export, arena.leaderboard,
     serve.serve_gguf_cmd, snapshot.snapshot, train.train, report.report, evaluate.evaluate_cmd, evaluate.models_cmd,
-    airflow.airflow_cmd, pods.pods, judges.judges,
+    evaluate.evaluate_job, airflow.airflow_cmd, pods.pods, judges.judges,
 ):
     main.add_command(command)
 

@@ -36,6 +36,16 @@ def check_experts(config: Config) -> list[Check]:
         name = f"expert {expert.name}"
 
         def one(expert=expert, name=name) -> Iterable[Check]:
+            if expert.model.published is not None:  # the champion: a published model, once one is promoted
+                from warriorflow.store.champion import read_champion
+                from warriorflow.store.objects import open_objects
+
+                alias = read_champion(open_objects(config))
+                if alias is None:
+                    yield Check(name, "ok", "no model promoted yet: it joins the battles after the first promotion")
+                else:
+                    yield Check(name, "ok", f"champion {alias['training_run_id']} ({expert.model.published})")
+                return
             resolved = resolve_model(expert.name, expert.model, config.model_cache)
             if expert.backend is BackendKind.openai:
                 from warriorflow.inference.openai_http import OpenAIHTTPBackend

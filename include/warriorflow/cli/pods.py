@@ -1,4 +1,5 @@
-"""`warriorflow pods render`: every pod a cycle would launch on Kubernetes, as a dry run.
+"""`warriorflow pods render`: every pod a cycle would launch on Kubernetes, as a dry run; `warriorflow pods
+configmap`: the ConfigMap those pods mount (settings, registry and the files they refer to).
 
 One entry per (step, model) a cycle runs (a step's shards of one model share its spec; only the input
 URI differs), plus mining per expert and training. Each spec is validated against the Kubernetes
@@ -31,7 +32,6 @@ def render(config, training: bool = False) -> list[dict]:
         mine_pod,
         pool_for,
         pool_task_suffix,
-        training_pod,
     )
 
     base = config.object_store_uri.rstrip("/")
@@ -61,12 +61,63 @@ def render(config, training: bool = False) -> list[dict]:
             spec = job_pod(config, f"{base}/{job_in_key('RUN', step, name)}", step, model, name)
             out.append(entry(f"{task_id}_{pool_task_suffix(pool_for(r))}", step, model, r, spec))
     if training:  # data parallel (DeepSpeed), not tensor parallel: its GPUs are one training run's
-        t = config.settings.kubernetes.training
-        train = training_pod(config, ["train", "--snapshot", "SNAPSHOT", "--no-record"])
-        out.append({"task": "train", "step": "train", "models": [str(config.settings.training.base_model)],
-                    "gpus": t.gpus, "tensor_parallel": None, "data_parallel": t.gpus, "pool": pool_for(t),
-                    "spec": train})
+        out.append(training_entry(config))
+        out.extend(evaluation_entries(config))
     return out
+
+
+def evaluation_entries(config) -> list[dict]:
+    """The retrain DAG's evaluation jobs: generate on the target's resources (``evaluation.resources``, vLLM's
+    tensor parallelism over its GPUs), check in the sandbox on CPUs. Neither runs in the writer pool."""
+    from warriorflow.tasks.pods import eval_pod, pool_for
+
+    base = config.object_store_uri.rstrip("/")
+    out = []
+    for step, resources in (("generate", config.settings.evaluation.resources),
+                            ("check", config.settings.kubernetes.cpu_job)):
+        spec = eval_pod(config, step, f"{base}/evals/EVAL/request.json", "EVAL")
+        out.append({"task": step, "step": f"eval-{step}", "models": ["MODEL" if step == "generate" else "sandbox"],
+                    "gpus": resources.gpus, "tensor_parallel": (resources.gpus or None) if step == "generate" else None,
+                    "pool": pool_for(resources), "spec": spec,
+                    "sandbox_workers": config.settings.evaluation.sandbox.workers if step == "check" else None})
+    return out
+
+
+def training_entry(config) -> dict:
+    """The retrain DAG's training pod: its processes (one per GPU under torchrun), the DeepSpeed config as the
+    pod sees it (and whether the ConfigMap holds it), the checkpoint volume and the pod task's retries."""
+    from warriorflow.config.paths import TRAINING_DIR_ENV
+    from warriorflow.tasks.placement import retry_options
+    from warriorflow.tasks.pods import (
+        CHECKPOINT_MOUNT,
+        CONFIG_MOUNT,
+        checkpoint_volume,
+        config_files,
+        config_pod_path,
+        pool_for,
+        training_pod,
+        training_processes,
+    )
+
+    t = config.settings.kubernetes.training
+    spec = training_pod(config, ["train", "--snapshot", "SNAPSHOT", "--no-record"])
+    ds = config.settings.training.deepspeed
+    pod_path = config_pod_path(config, ds)
+    held = {f"{CONFIG_MOUNT}/{f.path}": f for f in config_files(config)} if config.settings.kubernetes.config_map \
+        else {}
+    f = held.get(pod_path or "")
+    retries = retry_options(config)
+    return {"task": "train", "step": "train", "models": [str(config.settings.training.base_model)],
+            "gpus": t.gpus, "tensor_parallel": None, "processes": training_processes(t),
+            "data_parallel": training_processes(t), "pool": pool_for(t),
+            "command": spec["spec"]["containers"][0]["command"],
+            "deepspeed": None if not ds else {"setting": ds, "pod_path": pod_path,
+                                              "config_map_key": f.key if f else None,
+                                              "present": bool(f and f.source.is_file())},
+            "checkpoints": {"mount": CHECKPOINT_MOUNT, "env": TRAINING_DIR_ENV, "volume": checkpoint_volume(config)},
+            "retries": {"retries": retries["retries"], "exponential_backoff": retries["retry_exponential_backoff"],
+                        "first_delay_s": retries["retry_delay"].total_seconds()},
+            "spec": spec}
 
 
 def problems(config, pods: list[dict]) -> list[str]:
@@ -82,6 +133,10 @@ def problems(config, pods: list[dict]) -> list[str]:
     secrets = [os.environ.get(e.model.api_key_env) for e in config.registry.experts if e.model.api_key_env]
     secrets += [os.environ.get(v) for v in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
                                             "WARRIORFLOW_S3_SECRET_ACCESS_KEY", "WARRIORFLOW_S3_SESSION_TOKEN")]
+    for p in pods:
+        ds = p.get("deepspeed")
+        if ds and ds["config_map_key"] and not ds["present"]:
+            found.append(f"{p['task']}: training.deepspeed {ds['setting']} not found, so the ConfigMap cannot hold it")
     text = json.dumps(pods)
     if any(s and len(s) >= 4 and s in text for s in secrets):
         found.append("a secret value is part of a pod spec; pods must use secretKeyRef only")
@@ -124,3 +179,35 @@ def render_cmd(ctx: click.Context, as_json: bool, training: bool) -> None:
         click.echo(click.style("invalid: ", fg="red") + line, err=True)
     if bad:
         ctx.exit(1)
+
+
+@pods.command("configmap")
+@click.option("--json", "fmt", flag_value="json", help="Print it as JSON.")
+@click.option("--yaml", "fmt", flag_value="yaml", default=True, help="Print it as YAML (the default).")
+@click.option("--namespace", default=None, help="Its namespace (default: kubernetes.namespace, where the pods run; "
+              "the Airflow release's namespace for the copy its containers mount).")
+@click.pass_context
+def configmap_cmd(ctx: click.Context, fmt: str, namespace: str | None) -> None:
+    """Print the ConfigMap every pod mounts at /etc/warriorflow (``kubernetes.config_map``): the settings file,
+    the experts registry and every file they refer to by a relative path (training.deepspeed,
+    training.chat_template, experts' chat templates), each under a flattened key and projected back to its
+    relative path by the pods. Apply it with: warriorflow pods configmap | kubectl apply -f -"""
+    from warriorflow.tasks.pods import config_files, config_map
+
+    config = config_of(ctx)
+    manifest = config_map(config)
+    if namespace:
+        manifest["metadata"]["namespace"] = namespace
+    if fmt == "json":
+        click.echo(json.dumps(manifest, indent=1, sort_keys=True))
+    else:
+        import yaml
+
+        class Dumper(yaml.SafeDumper):  # the files as readable blocks (|), not one escaped line each
+            pass
+
+        Dumper.add_representer(str, lambda d, v: d.represent_scalar("tag:yaml.org,2002:str", v,
+                                                                     style="|" if "\n" in v else None))
+        click.echo(yaml.dump(manifest, Dumper=Dumper, sort_keys=False, width=120), nl=False)
+    for f in config_files(config):
+        click.echo(f"{f.key} -> /etc/warriorflow/{f.path} ({f.setting})", err=True)

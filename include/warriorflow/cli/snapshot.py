@@ -1,4 +1,5 @@
-"""`warriorflow snapshot create|list|show|verify|download`: versioned, immutable SFT dataset snapshots."""
+"""`warriorflow snapshot create|list|show|verify|download`: versioned, immutable dataset snapshots (sft,
+preferences and responses)."""
 
 from __future__ import annotations
 
@@ -18,14 +19,15 @@ def _objects(ctx: click.Context):
 
 @click.group("snapshot")
 def snapshot() -> None:
-    """Versioned, immutable snapshots of the gold SFT examples in the object store."""
+    """Versioned, immutable snapshots of the arena's data (sft, preferences, responses) in the object store."""
 
 
 @snapshot.command("create")
 @click.option("--json", "as_json", is_flag=True, help="Print the snapshot as JSON.")
 @click.pass_context
 def create_cmd(ctx: click.Context, as_json: bool) -> None:
-    """Snapshot every gold example (data first, manifest last). Identical content returns the existing one."""
+    """Snapshot every gold instruction with all its scored responses (data first, manifest last). Identical
+    content returns the existing one."""
     from warriorflow.store.rating_store import RatingStore
     from warriorflow.store.snapshots import create_snapshot
 
@@ -36,8 +38,9 @@ def create_cmd(ctx: click.Context, as_json: bool) -> None:
         click.echo(json.dumps(info.as_dict(), indent=2))
         return
     state = "created" if info.created else "unchanged content: existing snapshot"
-    click.echo(f"{info.snapshot_id} ({state})\n  {info.n_examples} examples, {info.n_battles} battles, "
-               f"rating version {info.rating_version}\n  {info.uri}")
+    click.echo(f"{info.snapshot_id} ({state})\n  {info.n_examples} examples, {info.n_preferences} preference pairs, "
+               f"{info.n_responses} responses, {info.n_battles} battles, rating version {info.rating_version}\n"
+               f"  {info.uri}")
 
 
 @snapshot.command("list")
@@ -87,8 +90,15 @@ def verify_cmd(ctx: click.Context, snapshot_id: str) -> None:
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
 @click.pass_context
 def download_cmd(ctx: click.Context, snapshot_id: str, dest: Path) -> None:
-    """Copy a snapshot to DEST, checking every file (then: datasets.load_dataset("parquet", data_files=...))."""
-    from warriorflow.store.snapshots import PARQUET, download_snapshot
+    """Copy a snapshot to DEST, checking every file (then: datasets.load_dataset(DEST, "preferences"), or
+    datasets.load_dataset("parquet", data_files=...))."""
+    from warriorflow.store.objects import MANIFEST_NAME
+    from warriorflow.store.snapshots import dataset_file, download_snapshot
 
     out = download_snapshot(_objects(ctx), snapshot_id, dest)
-    click.echo(f"{out}  (load with datasets.load_dataset('parquet', data_files='{out / PARQUET}'))")
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    click.echo(str(out))
+    for name in manifest.get("datasets") or ["sft"]:  # format 1: sft only
+        click.echo(f"  {name}: datasets.load_dataset('parquet', data_files='{out / dataset_file(manifest, name)}')")
+    if manifest.get("card"):
+        click.echo(f"  or by name (README.md configs): datasets.load_dataset('{out}', 'preferences')")

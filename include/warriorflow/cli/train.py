@@ -1,4 +1,5 @@
-"""`warriorflow train --snapshot ID`: SFT on a snapshot with TRL, checkpointed to the object store, resumable."""
+"""`warriorflow train --snapshot ID [--method sft|dpo]`: SFT (or DPO) on a snapshot with TRL, checkpointed to the
+object store, resumable."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from warriorflow.cli.context import config_of
 
 @click.command("train")
 @click.option("--snapshot", "snapshot_id", default=None, help="Snapshot id (default: the latest snapshot).")
+@click.option("--method", type=click.Choice(["sft", "dpo"]), default=None,
+              help="Override training.method: sft on the gold conversations, dpo on the preference pairs.")
 @click.option("--max-steps", type=click.IntRange(min=1), default=None,
               help="Override training.max_steps (a different run).")
 @click.option("--record/--no-record", default=None,
@@ -19,8 +22,8 @@ from warriorflow.cli.context import config_of
               help="Do not train: record the run for this snapshot and config, trained elsewhere (a pod).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run's row as JSON at the end.")
 @click.pass_context
-def train(ctx: click.Context, snapshot_id: str | None, max_steps: int | None, record: bool | None,
-          record_only: bool, as_json: bool) -> None:
+def train(ctx: click.Context, snapshot_id: str | None, method: str | None, max_steps: int | None,
+          record: bool | None, record_only: bool, as_json: bool) -> None:
     """Fine-tune the base model on a snapshot (rerunning resumes the same run from its last checkpoint)."""
     from warriorflow.store.objects import open_objects
     from warriorflow.store.rating_store import RatingStore
@@ -30,7 +33,7 @@ def train(ctx: click.Context, snapshot_id: str | None, max_steps: int | None, re
     cfg = config_of(ctx)
     objects = open_objects(cfg)
     snapshot_id = snapshot_id or latest_snapshot_id(objects)
-    overrides = {"max_steps": max_steps} if max_steps is not None else None
+    overrides = {k: v for k, v in (("method", method), ("max_steps", max_steps)) if v is not None} or None
     if record_only:
         run_id = sft.training_run_id_for(cfg, snapshot_id, overrides)
         with RatingStore(cfg.duckdb_path) as store:
@@ -39,7 +42,7 @@ def train(ctx: click.Context, snapshot_id: str | None, max_steps: int | None, re
         run_id = sft.train(cfg, snapshot_id, objects=objects, record=record, overrides=overrides,
                            progress=click.echo)
         manifest = sft.published_model(objects, run_id) or {}
-        row = {"training_run_id": run_id, "snapshot_id": snapshot_id,
+        row = {"training_run_id": run_id, "snapshot_id": snapshot_id, "method": manifest.get("method"),
                "output_uri": objects.uri(sft.model_prefix(run_id)),
                "global_step": manifest.get("global_step"), "losses": manifest.get("losses")}
     if as_json:

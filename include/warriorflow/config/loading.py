@@ -181,6 +181,34 @@ def load_registry(path: str | Path) -> Registry:
     return _validate(Registry, read_yaml(path), path)
 
 
+CHAMPION_ALIAS = "models/champion"  # the object-store alias a promotion publishes (warriorflow.store.champion)
+
+
+def with_champion(registry: Registry, settings: Settings, settings_file: Path) -> Registry:
+    """The registry, plus the champion as an answering expert when ``flywheel.champion_joins_arena``: its weights
+    are the object store's champion alias, read only when a job loads it (the planner leaves it out of battles
+    until a model has been promoted)."""
+    f = settings.flywheel
+    if not f.champion_joins_arena:
+        return registry
+    if f.champion_name in registry.names():
+        raise ConfigError(str(settings_file), f"flywheel.champion_name {f.champion_name!r} is an expert of the "
+                          "registry already", "pick another flywheel.champion_name")
+    champion = Expert(name=f.champion_name, backend=f.champion_backend, model={"published": CHAMPION_ALIAS},
+                      roles=["answer"], weights_id=f"champion:{f.champion_name}", resources=f.champion_resources)
+    return Registry(experts=[*registry.experts, champion])
+
+
+def check_baseline(settings: Settings, registry: Registry, settings_file: Path) -> None:
+    """``evaluation.baseline: expert:<name>`` must name an expert of this registry (a production registry has no
+    embedded experts)."""
+    ref = settings.evaluation.baseline
+    if ref.startswith("expert:") and ref.removeprefix("expert:") not in registry.names():
+        raise ConfigError(str(settings_file), f"evaluation.baseline {ref!r} is not an expert of the registry",
+                          "use base (training.base_model, evaluated like the candidates), expert:<name> of "
+                          f"{', '.join(registry.names())}, hf:<dir> or a training run id")
+
+
 def load_config(settings_file: str | Path | None = None) -> Config:
     """Load settings (argument, else $WARRIORFLOW_CONFIG, else the embedded default) and its registry."""
     path = Path(settings_file or os.environ.get(SETTINGS_ENV) or DEFAULT_SETTINGS_FILE).expanduser()
@@ -188,8 +216,9 @@ def load_config(settings_file: str | Path | None = None) -> Config:
     experts_file = Path(settings.experts_file).expanduser()
     if not experts_file.is_absolute():
         experts_file = path.parent / experts_file
-    registry = load_registry(experts_file)
+    registry = with_champion(load_registry(experts_file), settings, path)
     config = Config(settings, registry, path.resolve(), experts_file.resolve())
+    check_baseline(settings, registry, path)
     for key, where in (("paths.home", config.home), ("paths.model_cache", config.model_cache)):
         if where.exists() and not where.is_dir():
             raise ConfigError(str(path), f"{key} {where} is a file, not a directory",

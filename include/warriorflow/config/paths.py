@@ -12,3 +12,4 @@ REPO_ROOT = INCLUDE_DIR.parent
 SQL_DIR = REPO_ROOT / "sql"  # the project's sql/ (schema migrations and named queries)
 DEFAULT_SETTINGS_FILE = CONFIG_DIR / "embedded.yaml"
 SETTINGS_ENV = "WARRIORFLOW_CONFIG"
+TRAINING_DIR_ENV = "WARRIORFLOW_TRAINING_DIR"  # training's local work dir (a pod's checkpoint volume)

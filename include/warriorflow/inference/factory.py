@@ -12,8 +12,16 @@ from warriorflow.models.locate import resolve_model
 
 def backend_for(expert: Expert, config: Config) -> Backend:
     """Resolve the expert's weights and open its backend (models load once per process)."""
-    resolved = resolve_model(expert.name, expert.model, config.model_cache)
     inf = config.settings.inference
+    if expert.model.published is not None:  # a published model (the champion): downloaded and checked
+        from warriorflow.models.published import fetch_published_model
+        from warriorflow.store.objects import open_objects
+
+        model_dir = fetch_published_model(open_objects(config), expert.model.published, config.model_cache)
+        return hf_backend(expert, config, model_dir)
+    resolved = resolve_model(expert.name, expert.model, config.model_cache)
+    if expert.backend is BackendKind.transformers:
+        return hf_backend(expert, config, resolved.path)
     if expert.backend is BackendKind.llamacpp:
         from warriorflow.inference.llamacpp import LlamaCppBackend
 
@@ -30,19 +38,53 @@ def backend_for(expert: Expert, config: Config) -> Backend:
                                  timeout_s=h.timeout_s, connect_timeout_s=h.connect_timeout_s,
                                  retries=h.retries, backoff_s=h.backoff_s, constraint_style=h.constraint_style)
     if expert.backend is BackendKind.vllm:
-        from warriorflow.inference.vllm_offline import VLLMBackend
-
         model_dir = resolved.path
         if model_dir is not None and model_dir.is_file():  # GGUF weights: vLLM wants safetensors
             from warriorflow.models.dequantize import dequantize_gguf_to_hf
 
             model_dir = dequantize_gguf_to_hf(model_dir, config.model_cache / f"{expert.name}-hf")
-        v = inf.vllm
-        return VLLMBackend(expert.name, str(model_dir), dtype=v.dtype, max_model_len=v.max_model_len,
-                           gpu_memory_utilization=v.gpu_memory_utilization,
-                           tensor_parallel_size=tensor_parallel_size(expert, config), enforce_eager=v.enforce_eager)
+        return hf_backend(expert, config, model_dir)
     raise ConfigError(f"expert '{expert.name}'", f"unknown backend {expert.backend}",
-                      "use llamacpp, openai or vllm")
+                      "use llamacpp, openai, vllm or transformers")
+
+
+def hf_backend(expert: Expert, config: Config, model_dir) -> Backend:
+    """A Hugging Face model directory behind the expert's offline backend: vLLM, transformers on CPU, or llama.cpp
+    (the directory converted to GGUF with the base model's GGUF as template)."""
+    if expert.backend is BackendKind.transformers:
+        return transformers_backend(expert.name, model_dir, config)
+    if expert.backend is BackendKind.llamacpp:
+        return gguf_backend(expert.name, model_dir, config)
+    if expert.backend is not BackendKind.vllm:
+        raise ConfigError(f"expert '{expert.name}'", f"backend {expert.backend.value} cannot load a model directory",
+                          "use backend: vllm or transformers")
+    return vllm_backend(expert.name, model_dir, config, tensor_parallel_size(expert, config))
+
+
+def gguf_backend(name: str, model_dir, config: Config) -> Backend:
+    """A trained Hugging Face model on llama.cpp: converted to Q8_0 GGUF once (models.to_gguf), then loaded."""
+    from warriorflow.inference.llamacpp import LlamaCppBackend
+    from warriorflow.models.to_gguf import converted
+
+    ll = config.settings.inference.llamacpp
+    return LlamaCppBackend(name, converted(config, name, model_dir), threads=ll.threads, n_parallel=ll.n_parallel,
+                           ctx_per_sequence=ll.ctx_per_sequence, verbosity=ll.verbosity)
+
+
+def vllm_backend(name: str, model_dir, config: Config, tensor_parallel: int) -> Backend:
+    from warriorflow.inference.vllm_offline import VLLMBackend
+
+    v = config.settings.inference.vllm
+    return VLLMBackend(name, str(model_dir), dtype=v.dtype, max_model_len=v.max_model_len,
+                       gpu_memory_utilization=v.gpu_memory_utilization, tensor_parallel_size=tensor_parallel,
+                       enforce_eager=v.enforce_eager)
+
+
+def transformers_backend(name: str, model_dir, config: Config, batch_size: int | None = None) -> Backend:
+    from warriorflow.inference.transformers_local import TransformersBackend
+
+    return TransformersBackend(name, model_dir, batch_size=batch_size or config.settings.evaluation.batch_size,
+                               threads=config.settings.inference.llamacpp.threads)
 
 
 def tensor_parallel_size(expert: Expert, config: Config) -> int:

@@ -224,10 +224,22 @@ def elo_history(battles: Iterable[BattleVotes], k: float = 40.0, initial: float 
 # Final scores and gold selection
 # --------------------------------------------------------------------------------------------------
 
-def final_scores(battles: Iterable[BattleVotes], elo: Mapping[str, float],
-                 alpha: float = 0.7) -> dict[str, dict[str, float]]:
-    """instruction_id -> expert -> mean over its battles on that instruction of
-    ``alpha * expected(R_self, R_opponent) + (1 - alpha) * x_local``, with ``elo`` the current ratings."""
+@dataclass(frozen=True)
+class ResponseScore:
+    """A response's final score and its two parts, each the mean over its battles on the instruction:
+    ``final = alpha * elo_expectation + (1 - alpha) * local`` (up to rounding)."""
+
+    final: float
+    elo_expectation: float
+    local: float
+    battles: int
+
+
+def response_scores(battles: Iterable[BattleVotes], elo: Mapping[str, float],
+                    alpha: float = 0.7) -> dict[str, dict[str, ResponseScore]]:
+    """instruction_id -> expert -> :class:`ResponseScore`: ``final`` is the mean over its battles on that
+    instruction of ``alpha * expected(R_self, R_opponent) + (1 - alpha) * x_local``, with ``elo`` the current
+    ratings; ``elo_expectation`` and ``local`` are the means of the two parts."""
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], not {alpha}")
     sums: dict[str, dict[str, list[float]]] = {}
@@ -238,12 +250,20 @@ def final_scores(battles: Iterable[BattleVotes], elo: Mapping[str, float],
         x_elo = expected(elo[b.attacker], elo[b.defender])
         x_a, x_b = local_scores(b)
         per = sums.setdefault(b.instruction_id, {})
-        for name, e in ((b.attacker, alpha * x_elo + (1 - alpha) * x_a),
-                        (b.defender, alpha * (1.0 - x_elo) + (1 - alpha) * x_b)):
-            acc = per.setdefault(name, [0.0, 0])
-            acc[0] += e
+        for name, x_exp, x_loc in ((b.attacker, x_elo, x_a), (b.defender, 1.0 - x_elo, x_b)):
+            acc = per.setdefault(name, [0.0, 0, 0.0, 0.0])
+            acc[0] += alpha * x_exp + (1 - alpha) * x_loc
             acc[1] += 1
-    return {i: {name: s / n for name, (s, n) in per.items()} for i, per in sums.items()}
+            acc[2] += x_exp
+            acc[3] += x_loc
+    return {i: {name: ResponseScore(s / n, x / n, loc / n, n) for name, (s, n, x, loc) in per.items()}
+            for i, per in sums.items()}
+
+
+def final_scores(battles: Iterable[BattleVotes], elo: Mapping[str, float],
+                 alpha: float = 0.7) -> dict[str, dict[str, float]]:
+    """instruction_id -> expert -> the response's final score (``response_scores(...).final``)."""
+    return {i: {name: s.final for name, s in per.items()} for i, per in response_scores(battles, elo, alpha).items()}
 
 
 def select_gold(final: Mapping[str, Mapping[str, float]],

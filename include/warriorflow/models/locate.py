@@ -153,6 +153,9 @@ def join_chunks(chunks: list[Path], target: Path, expected_sha256: str | None, w
 def resolve_model(name: str, loc: ModelLocation, cache_dir: Path) -> ResolvedModel:
     """Resolve (and, for chunks, assemble) an expert's weights; verify the sha256 when configured."""
     what = f"model of expert '{name}'"
+    if loc.published is not None:
+        raise ModelError(what, f"is published in the object store ({loc.published}), not a local file",
+                         "load it with warriorflow.models.published.fetch_published_model (backend_for does)")
     if loc.endpoint is not None:
         return ResolvedModel(None, loc.endpoint, None, loc.describe())
     if loc.hf_dir is not None:

@@ -207,7 +207,51 @@ def retrains(store) -> dict:
             if model == m:
                 series[bench].append({"model_ref": m, "pass_at_1": e["pass_at_1"], "n_problems": e["n_problems"]})
     return {"latest_snapshot": snapshots[0] if snapshots else None, "snapshots": snapshots, "training_runs": runs,
-            "eval_results": _plain(evals), "models": models, "series": dict(sorted(series.items()))}
+            "eval_results": _plain(evals), "models": models, "series": dict(sorted(series.items())),
+            "decisions": promotion_decisions(store)}
+
+
+def promotion_decisions(store) -> list[dict]:
+    """Promotion decisions, newest first: verdict, the paired test with its statistic and p-value, the problems
+    paired, McNemar's b/c or the bootstrap CI, and the reasons."""
+    rows = store.query("SELECT candidate, previous, promoted, test, statistic, p_value, mean_delta, reasons, evidence, "
+                       "decided_at FROM model_promotions ORDER BY decided_at DESC, decision_id")
+    out = []
+    for r in rows:
+        ev = _loads(r["evidence"]) or {}
+        pooled = ev.get("pooled") or {}
+        out.append({"candidate": r["candidate"], "previous": r["previous"], "promoted": r["promoted"],
+                    "test": r["test"], "statistic": r["statistic"], "p_value": r["p_value"],
+                    "alpha": (ev.get("rule") or {}).get("alpha"), "n_paired": ev.get("n_paired"),
+                    "b": pooled.get("b"), "c": pooled.get("c"), "ci": pooled.get("ci"),
+                    "mean_delta": r["mean_delta"], "reasons": _loads(r["reasons"]) or [],
+                    "decided_at": _iso(r["decided_at"])})
+    return out
+
+
+def champion_in_arena(store, name: str | None) -> list[dict]:
+    """The champion expert's Elo and Bradley-Terry rating per rating version, oldest first, with the training run
+    that was champion when each version was computed (``flywheel.champion_joins_arena``)."""
+    if not name:
+        return []
+    rows = store.query(
+        "SELECT h.rating_version, min(h.computed_at) AS computed_at, "
+        "max(h.rating) FILTER (WHERE h.method = 'elo') AS elo, max(h.rating) FILTER (WHERE h.method = 'bt') AS bt, "
+        "max(h.n_battles) FILTER (WHERE h.method = 'elo') AS n_battles, "
+        "(SELECT p.candidate FROM model_promotions p WHERE p.promoted AND p.decided_at <= min(h.computed_at) "
+        " ORDER BY p.decided_at DESC LIMIT 1) AS champion_run "
+        "FROM rating_history h WHERE h.expert = ? GROUP BY h.rating_version ORDER BY computed_at, h.rating_version",
+        [name])
+    return _plain(rows)
+
+
+def _loads(value):
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+    return value
 
 
 def collect(store, config) -> dict:
@@ -227,4 +271,6 @@ def collect(store, config) -> dict:
         "calibration": calibration(store),
         "balance": balance(store),
         "retrains": retrains(store),
+        "champion": champion_in_arena(store, config.settings.flywheel.champion_name
+                                      if config.settings.flywheel.champion_joins_arena else None),
     }

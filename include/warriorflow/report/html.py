@@ -130,12 +130,23 @@ battle path. Accuracy: the effective vote equals the label; flips: the two one-o
 
 <h2 id="retrains">Snapshots and retrains</h2>
 {% set r = d.retrains %}
-{% if not r.snapshots and not r.training_runs and not r.eval_results %}
+{% if not r.snapshots and not r.training_runs and not r.eval_results and not r.decisions %}
 <p class="empty">No retrain yet: the retrain DAG snapshots the gold data, trains and evaluates once
 <code>flywheel.min_new_gold</code> new gold examples have accumulated.</p>
 {% else %}
 {% if r.latest_snapshot %}<h3>Latest snapshot</h3>{{ table([r.latest_snapshot]) }}{% else %}<p class="empty">No snapshot yet.</p>{% endif %}
 {% if figs.retrains %}<img src="{{ figs.retrains }}" alt="model scores across retrains">{% endif %}
+{% if r.decisions %}<h3>Promotion decisions</h3>
+<p>Promoted only when a one-sided paired test over the problems both models were evaluated on is significant and the mean delta is above zero (<code>evaluation.promotion</code>).</p>
+<table><tr><th>candidate</th><th>compared with</th><th>verdict</th><th>test</th><th>statistic</th><th>p-value</th><th>alpha</th><th>problems paired</th><th>evidence</th><th>mean delta</th><th>reasons</th><th>decided</th></tr>
+{% for x in r.decisions %}<tr><td>{{ x.candidate }}</td><td>{{ x.previous or '–' }}</td><td>{{ 'promoted' if x.promoted else 'not promoted' }}</td><td>{{ x.test or '–' }}</td><td class="n">{{ num(x.statistic, 4) }}</td><td class="n">{{ '–' if x.p_value is none else '%.4g'|format(x.p_value) }}</td><td class="n">{{ x.alpha if x.alpha is not none else '–' }}</td><td class="n">{{ x.n_paired if x.n_paired is not none else '–' }}</td>
+<td>{% if x.b is not none %}candidate-only {{ x.b }}, previous-only {{ x.c }}{% elif x.ci %}CI [{{ '%+.4f'|format(x.ci[0]) }}, {{ '%+.4f'|format(x.ci[1]) }}]{% else %}–{% endif %}</td><td class="n">{{ num(x.mean_delta, 4) }}</td><td>{{ x.reasons|join('; ') }}</td><td>{{ x.decided_at }}</td></tr>{% endfor %}
+</table>{% endif %}
+{% if d.get('champion') %}<h3>The champion in the arena</h3>
+<p>The promoted model battles the experts it learned from (<code>flywheel.champion_joins_arena</code>): its ratings per rating version.</p>
+<table><tr><th>rating version</th><th>computed</th><th>champion run</th><th>Elo</th><th>Bradley-Terry</th><th>battles</th></tr>
+{% for x in d.get('champion') %}<tr><td>{{ x.rating_version }}</td><td>{{ x.computed_at }}</td><td>{{ x.champion_run or '–' }}</td><td class="n">{{ num(x.elo, 1) }}</td><td class="n">{{ num(x.bt, 1) }}</td><td class="n">{{ x.n_battles if x.n_battles is not none else '–' }}</td></tr>{% endfor %}
+</table>{% endif %}
 {% if r.eval_results %}<h3>Evaluation results</h3>{{ table(r.eval_results) }}{% endif %}
 {% if r.training_runs %}<h3>Training runs</h3>{{ table(r.training_runs) }}{% endif %}
 {% if r.snapshots|length > 1 %}<h3>All snapshots</h3>{{ table(r.snapshots) }}{% endif %}

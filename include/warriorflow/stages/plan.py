@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from dataclasses import replace
 from datetime import datetime
 
-from warriorflow.config import Config
+from warriorflow.config import Config, Registry
 from warriorflow.method.battle_jobs import PlannedBattle, response_requests
 from warriorflow.method.planning import Existing, eligible_judges, plan_battles
 from warriorflow.stages.base import Outcome, now_utc, stage
@@ -21,13 +21,28 @@ from warriorflow.store.objects import ObjectStore
 from warriorflow.store.rating_store import RatingStore
 
 
-def register_experts(config: Config, store: RatingStore) -> None:
-    """Record the registry; first_seen_at keeps when each expert joined (the planner's newcomer rule), and
-    updated_at changes only when an expert's entry does."""
+def arena_registry(config: Config, objects: ObjectStore) -> Registry:
+    """The experts that can battle now: the registry, less the champion (``flywheel.champion_joins_arena``) until a
+    model has been promoted (the object store's champion alias). From its first promotion on, the champion
+    joins like any new expert: the newcomer rule has it battle the instructions selected before it."""
+    f = config.settings.flywheel
+    if not f.champion_joins_arena or f.champion_name not in config.registry.names():
+        return config.registry
+    from warriorflow.store.champion import read_champion
+
+    if read_champion(objects) is not None:
+        return config.registry
+    return Registry(experts=[e for e in config.registry.experts if e.name != f.champion_name])
+
+
+def register_experts(config: Config, store: RatingStore, registry: Registry | None = None) -> None:
+    """Record the registry (default: the configured one); first_seen_at keeps when each expert joined (the
+    planner's newcomer rule), and updated_at changes only when an expert's entry does."""
     fields = ("backend", "model_source", "weights_id", "roles", "config")
     stored = {r["name"]: r for r in store.query(f"SELECT name, {', '.join(fields)} FROM experts")}
     rows = [{"name": e.name, "backend": e.backend.value, "model_source": e.model.describe(), "weights_id": e.weights,
-             "roles": [r.value for r in e.roles], "config": e.model_dump(mode="json")} for e in config.registry.experts]
+             "roles": [r.value for r in e.roles], "config": e.model_dump(mode="json")}
+            for e in (registry or config.registry).experts]
 
     def same(row: dict, old: dict | None) -> bool:
         return old is not None and all(json.dumps(row[f], sort_keys=True, default=str) == json.dumps(
@@ -65,7 +80,8 @@ def plan_stage(config: Config, store: RatingStore, objects: ObjectStore, run_id:
                since: datetime | None = None, until: datetime | None = None) -> Outcome:
     """Plan the missing battles of the instructions selected in [since, until); the value is the response jobs
     (dicts: key, step, model, items)."""
-    register_experts(config, store)
+    registry = arena_registry(config, objects)
+    register_experts(config, store, registry)
     where, params = ["i.status = 'selected'"], []
     if since is not None:
         where.append("s.selected_at >= ?")
@@ -78,7 +94,7 @@ def plan_stage(config: Config, store: RatingStore, objects: ObjectStore, run_id:
         f"USING (instruction_id) WHERE {' AND '.join(where)} ORDER BY i.instruction_id", params)
     existing, counts, next_order = existing_battles(store)
     since_rows = store.query("SELECT name, first_seen_at FROM experts")
-    plan = plan_battles(instructions, config.registry,
+    plan = plan_battles(instructions, registry,
                         defenders_per_instruction=config.settings.arena.defenders_per_instruction,
                         existing=existing, existing_counts=counts,
                         expert_since={r["name"]: r["first_seen_at"] for r in since_rows}, next_order=next_order)

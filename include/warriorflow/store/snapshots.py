@@ -1,17 +1,29 @@
-"""Versioned, immutable dataset snapshots of the gold SFT examples (DESIGN.md section 5).
+"""Versioned, immutable dataset snapshots (DESIGN.md section 5): every instruction with all its responses
+and their scores, as three datasets for different post-training methods (WarriorCoder section 3.4).
 
 A snapshot lives in the object store under ``snapshots/<snapshot_id>/``::
 
-    data/train.parquet      the examples: a `messages` conversation (user instruction, assistant gold
-    data/train.jsonl        response) plus provenance columns; the same rows in both formats
-    lineage/battles.jsonl   every completed battle behind the examples, with its votes
-    manifest.json           written last: counts, sha256 of each file, config hash, lineage, rating state
+    data/train.parquet        sft: each instruction's gold response as a `messages` conversation (user
+    data/train.jsonl               instruction, assistant gold response) plus provenance columns
+    data/preferences.parquet  preferences: one chosen/rejected pair per completed battle, chosen = the higher
+    data/preferences.jsonl         final score, in TRL's conversational DPO format (prompt, chosen, rejected)
+    data/responses.parquet    responses: every scored response with its final score e, Elo expectation,
+    data/responses.jsonl           local score, gold flag and the judges' votes of its battles
+    lineage/battles.jsonl     every completed battle behind the examples, with its votes
+    README.md                 dataset card: its YAML `configs` make ``datasets.load_dataset(<dir>, "preferences")``
+    manifest.json             written last: counts, the datasets (files, rows, columns), sha256 of each file,
+                              config hash, lineage, rating state
 
-Both data files load with ``datasets.load_dataset("parquet" | "json", data_files=...)`` and train with
-TRL as conversations. The id is sortable and content-derived: ``<UTC creation time>-<content hash[:8]>``.
-The content hash covers the examples and their lineage (never times), so creating a snapshot of the
-same content returns the existing one, and a published snapshot is never overwritten. A prefix
-without ``manifest.json`` is no snapshot at all; readers re-hash every file against the manifest.
+The sft files keep the names of format 1 (gold SFT pairs only), so older readers still find them. Each
+Parquet file has an explicit schema and loads with ``datasets.load_dataset("parquet", data_files=...)``;
+the JSONL files are the same rows. Scores come from the ``response_scores`` the gold step stores, for the
+gold's rating version: the numbers gold was selected with. Battles whose two responses have equal final
+scores give no preference pair (``counts.preferences_skipped_ties``).
+
+The id is sortable and content-derived: ``<UTC creation time>-<content hash[:8]>``. The content hash covers
+the three datasets and the lineage (never times), so creating a snapshot of the same content returns the
+existing one, and a published snapshot is never overwritten. A prefix without ``manifest.json`` is no
+snapshot at all; readers re-hash every file against the manifest.
 """
 
 from __future__ import annotations
@@ -21,7 +33,7 @@ import io
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +42,7 @@ from typing import Any
 from warriorflow import __version__
 from warriorflow.config import Config
 from warriorflow.errors import StoreError
+from warriorflow.method.rating import GOLD_TIE_EPS
 from warriorflow.store.hashing import sha256_file
 from warriorflow.store.jsonl import encode_jsonl
 from warriorflow.store.objects import (
@@ -44,14 +57,37 @@ from warriorflow.store.objects import (
 from warriorflow.store.rating_store import RatingStore
 
 ROOT = "snapshots"
-PARQUET = "data/train.parquet"
+PARQUET = "data/train.parquet"   # the sft dataset: format 1's names, so older readers keep working
 JSONL = "data/train.jsonl"
+PREFERENCES_PARQUET = "data/preferences.parquet"
+PREFERENCES_JSONL = "data/preferences.jsonl"
+RESPONSES_PARQUET = "data/responses.parquet"
+RESPONSES_JSONL = "data/responses.jsonl"
 BATTLES = "lineage/battles.jsonl"
+CARD = "README.md"
 KIND = "warriorflow.sft-snapshot"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 ID_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z-[0-9a-f]{8}$")
 COLUMNS = ("messages", "instruction_id", "response_id", "response_expert", "miner", "final_score",
            "rating_version", "difficulty", "battle_ids")
+PREFERENCE_COLUMNS = ("prompt", "chosen", "rejected", "battle_id", "instruction_id", "chosen_expert",
+                      "rejected_expert", "chosen_response_id", "rejected_response_id", "chosen_score",
+                      "rejected_score", "margin", "rating_version")
+RESPONSE_COLUMNS = ("messages", "instruction_id", "response_id", "expert", "is_gold", "final_score",
+                    "elo_expectation", "local_score", "n_battles", "rating_version", "votes")
+VOTE_FIELDS = ("battle_id", "opponent", "role", "judge", "shown_order", "verdict", "p_a", "p_b", "p_tie")
+# name -> (parquet, jsonl, columns, what a row is)
+DATASETS: dict[str, tuple[str, str, tuple[str, ...], str]] = {
+    "sft": (PARQUET, JSONL, COLUMNS,
+            "each instruction with its gold response: messages [{role: user, content: instruction}, "
+            "{role: assistant, content: gold response}]"),
+    "preferences": (PREFERENCES_PARQUET, PREFERENCES_JSONL, PREFERENCE_COLUMNS,
+                    "one pair per completed battle (TRL conversational DPO format): prompt [user], chosen and "
+                    "rejected [assistant]; chosen has the higher final score, margin = its score minus the other's"),
+    "responses": (RESPONSES_PARQUET, RESPONSES_JSONL, RESPONSE_COLUMNS,
+                  "every scored response: messages [user, assistant], final score e = alpha * elo_expectation + "
+                  "(1 - alpha) * local_score, is_gold, and the stored judge votes of its battles"),
+}
 
 
 class SnapshotNotFoundError(StoreError, KeyError):
@@ -71,6 +107,8 @@ class SnapshotInfo:
     rating_version: str | None
     created_at: str             # ISO 8601 UTC, when it was first published
     created: bool               # False: identical content existed already and was returned
+    n_preferences: int = 0      # 0 in format 1 (gold SFT pairs only)
+    n_responses: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -122,14 +160,73 @@ def rating_state(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, dict[str
     return state
 
 
+def _float(x: Any) -> float | None:
+    return None if x is None else float(x)
+
+
+def response_records(rows: Iterable[dict[str, Any]], votes: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of ``snapshot_responses`` and the stored votes of their battles (``snapshot_votes``) -> the responses
+    dataset, sorted by instruction id and expert. Each response carries the votes of the battles it fought on
+    its instruction, with its ``role`` there (the verdict names a role) and its opponent."""
+    per: dict[tuple[str, str], list[dict]] = {}
+    for v in votes:
+        for role, me, other in (("attacker", v["attacker"], v["defender"]), ("defender", v["defender"], v["attacker"])):
+            per.setdefault((v["instruction_id"], me), []).append({
+                "battle_id": v["battle_id"], "opponent": other, "role": role, "judge": v["judge"],
+                "shown_order": v["shown_order"], "verdict": v["verdict"],
+                "p_a": _float(v.get("p_a")), "p_b": _float(v.get("p_b")), "p_tie": _float(v.get("p_tie"))})
+    out = []
+    for r in rows:
+        out.append({
+            "messages": [{"role": "user", "content": r["instruction"]},
+                         {"role": "assistant", "content": r["response"]}],
+            "instruction_id": r["instruction_id"], "response_id": r["response_id"], "expert": r["expert"],
+            "is_gold": bool(r["is_gold"]), "final_score": float(r["final_score"]),
+            "elo_expectation": float(r["elo_expectation"]), "local_score": float(r["local_score"]),
+            "n_battles": int(r["n_battles"]), "rating_version": r["rating_version"],
+            "votes": sorted(per.get((r["instruction_id"], r["expert"]), []),
+                            key=lambda v: (v["battle_id"], v["judge"], v["shown_order"])),
+        })
+    return sorted(out, key=lambda r: (r["instruction_id"], r["expert"]))
+
+
+def preference_records(battles: Iterable[dict[str, Any]],
+                       responses: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """One chosen/rejected pair per battle from the responses dataset's rows: chosen is the response with the
+    higher final score. Returns (pairs sorted by instruction and battle id, {"ties": battles whose two scores
+    are equal (within the gold step's tie epsilon), "unscored": battles with a response without a score})."""
+    by = {(r["instruction_id"], r["expert"]): r for r in responses}
+    pairs, skipped = [], {"ties": 0, "unscored": 0}
+    for b in sorted(battles, key=lambda b: (b["instruction_id"], b["battle_id"])):
+        a, d = by.get((b["instruction_id"], b["attacker"])), by.get((b["instruction_id"], b["defender"]))
+        if a is None or d is None:
+            skipped["unscored"] += 1
+            continue
+        if abs(a["final_score"] - d["final_score"]) <= GOLD_TIE_EPS:
+            skipped["ties"] += 1
+            continue
+        chosen, rejected = (a, d) if a["final_score"] > d["final_score"] else (d, a)
+        pairs.append({
+            "prompt": chosen["messages"][:1], "chosen": chosen["messages"][1:], "rejected": rejected["messages"][1:],
+            "battle_id": b["battle_id"], "instruction_id": b["instruction_id"],
+            "chosen_expert": chosen["expert"], "rejected_expert": rejected["expert"],
+            "chosen_response_id": chosen["response_id"], "rejected_response_id": rejected["response_id"],
+            "chosen_score": chosen["final_score"], "rejected_score": rejected["final_score"],
+            "margin": chosen["final_score"] - rejected["final_score"], "rating_version": chosen["rating_version"],
+        })
+    return pairs, skipped
+
+
 def _canonical(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def content_sha256(examples: list[dict], battles: list[dict], ratings: dict) -> str:
-    """The snapshot's identity: its examples and lineage, never the time it was made."""
+def content_sha256(examples: list[dict], battles: list[dict], ratings: dict, preferences: Sequence[dict] = (),
+                   responses: Sequence[dict] = ()) -> str:
+    """The snapshot's identity: its datasets and lineage, never the time it was made."""
     return hashlib.sha256(_canonical({"format": FORMAT_VERSION, "examples": examples, "battles": battles,
-                                      "ratings": ratings})).hexdigest()
+                                      "ratings": ratings, "preferences": list(preferences),
+                                      "responses": list(responses)})).hexdigest()
 
 
 def snapshot_id(created_at: datetime, content: str) -> str:
@@ -140,21 +237,68 @@ def jsonl_bytes(records: Iterable[dict]) -> bytes:
     return encode_jsonl(records, ascii_only=False)
 
 
-def parquet_bytes(examples: list[dict]) -> bytes:
-    """The examples as Parquet with an explicit schema (empty lists and all-null columns keep their types)."""
+def schema(dataset: str = "sft"):
+    """The explicit pyarrow schema of a dataset (empty lists and all-null columns keep their types)."""
+    import pyarrow as pa
+
+    text, number = pa.string(), pa.float64()
+    conversation = pa.list_(pa.struct([("role", text), ("content", text)]))
+    vote = pa.struct([(k, number if k.startswith("p_") else text) for k in VOTE_FIELDS])
+    types = {"messages": conversation, "prompt": conversation, "chosen": conversation, "rejected": conversation,
+             "final_score": number, "difficulty": number, "chosen_score": number, "rejected_score": number,
+             "margin": number, "elo_expectation": number, "local_score": number, "n_battles": pa.int32(),
+             "is_gold": pa.bool_(), "battle_ids": pa.list_(text), "votes": pa.list_(vote)}
+    return pa.schema([(c, types.get(c, text)) for c in DATASETS[dataset][2]])
+
+
+def parquet_bytes(records: list[dict], dataset: str = "sft") -> bytes:
+    """A dataset's rows as Parquet with its explicit schema."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    message = pa.struct([("role", pa.string()), ("content", pa.string())])
-    schema = pa.schema([
-        ("messages", pa.list_(message)), ("instruction_id", pa.string()), ("response_id", pa.string()),
-        ("response_expert", pa.string()), ("miner", pa.string()), ("final_score", pa.float64()),
-        ("rating_version", pa.string()), ("difficulty", pa.float64()), ("battle_ids", pa.list_(pa.string())),
-    ])
-    table = pa.Table.from_pylist(examples, schema=schema)
+    table = pa.Table.from_pylist(records, schema=schema(dataset))
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="zstd")
     return buf.getvalue()
+
+
+def dataset_card(snapshot_id_: str, rows: dict[str, int], skipped_ties: int, rating_version: str | None) -> bytes:
+    """README.md at the snapshot's root: a Hugging Face dataset card whose ``configs`` name the three datasets,
+    so ``datasets.load_dataset(<downloaded snapshot>, "preferences")`` loads one (sft is the default)."""
+    header = ["---", f"pretty_name: WarriorFlow snapshot {snapshot_id_}", "tags: [code, warriorcoder]", "configs:"]
+    for name, (parquet, *_rest) in DATASETS.items():
+        header += [f"- config_name: {name}"] + (["  default: true"] if name == "sft" else []) + [
+            "  data_files:", "  - split: train", f"    path: {parquet}"]
+    table = ["| config | rows | a row |", "|---|---|---|"] + [
+        f"| `{name}` | {rows[name]} | {what} |" for name, (*_rest, what) in DATASETS.items()]
+    body = [
+        "---", "", f"# WarriorFlow dataset snapshot {snapshot_id_}", "",
+        "Instructions mined from expert models, answered by several experts and judged pairwise by the others "
+        "(the WarriorCoder arena). A response's final score is e = alpha * Elo expectation + (1 - alpha) * local "
+        f"score (its share of the judges' votes), rating version `{rating_version}`.", "", *table, "",
+        f"{skipped_ties} battles whose two responses have equal final scores give no preference pair.", "",
+        "```python", "from datasets import load_dataset", "",
+        'sft = load_dataset("path/to/this/folder", split="train")              # the default config',
+        'pairs = load_dataset("path/to/this/folder", "preferences", split="train")  # TRL DPOTrainer input',
+        'scored = load_dataset("parquet", data_files="path/to/this/folder/data/responses.parquet", split="train")',
+        "```", "",
+        "`manifest.json` holds every file's sha256, the counts, the columns and the lineage "
+        "(`lineage/battles.jsonl`: every battle with its votes).", ""]
+    return "\n".join(header + body).encode()
+
+
+def dataset_file(manifest: dict[str, Any], dataset: str) -> str:
+    """The Parquet file of ``dataset`` in a snapshot; a format-1 snapshot has only ``sft`` (``data/train.parquet``)."""
+    datasets = manifest.get("datasets")
+    if datasets is None:  # format 1: gold SFT pairs only
+        datasets = {"sft": {"parquet": PARQUET}}
+    if dataset not in datasets:
+        raise StoreError(f"snapshot {manifest.get('snapshot_id')}",
+                         f"has no {dataset!r} dataset (format {manifest.get('format_version', 1)}: "
+                         f"{', '.join(sorted(datasets))})",
+                         "create a new snapshot (`warriorflow snapshot create`): format 2 holds sft, preferences "
+                         "and responses")
+    return datasets[dataset]["parquet"]
 
 
 def check_id(snapshot_id_: str) -> str:
@@ -172,21 +316,45 @@ def prefix(snapshot_id_: str) -> str:
 # ------------------------------------------------------------------------------------------ create
 
 
-def _gather(store: RatingStore) -> tuple[list[dict], list[dict], dict, str | None, Any]:
+@dataclass(frozen=True)
+class _Content:
+    examples: list[dict]
+    lineage: list[dict]
+    ratings: dict
+    rating_version: str | None
+    latest_gold: Any
+    preferences: list[dict]
+    responses: list[dict]
+    skipped: dict[str, int]
+
+
+def _gather(store: RatingStore) -> _Content:
     rows = store.query("SELECT * FROM sft ORDER BY instruction_id")
     examples = example_records(rows)
     ids_ = {e["instruction_id"] for e in examples}
     battles = store.query(
         "SELECT battle_id, instruction_id, attacker, defender, battle_order FROM battles "
         "WHERE status = 'done' AND instruction_id IN (SELECT instruction_id FROM gold_selections)")
+    battles = [b for b in battles if b["instruction_id"] in ids_]
     votes = [dict(v) for r in rows for v in (r.get("votes") or [])]
-    lineage = battle_lineage([b for b in battles if b["instruction_id"] in ids_], votes)
+    lineage = battle_lineage(battles, votes)
     versions = sorted({e["rating_version"] for e in examples})
     ratings = rating_state(store.query(
         "SELECT rating_version, method, expert, rating, lo, hi, n_battles FROM rating_history "
         "WHERE rating_version IN (SELECT DISTINCT rating_version FROM gold_selections)"))
     latest_gold = max((r["selected_at"] for r in rows if r.get("selected_at") is not None), default=None)
-    return examples, lineage, ratings, ",".join(versions) or None, latest_gold
+    responses = response_records([r for r in store.named("snapshot_responses") if r["instruction_id"] in ids_],
+                                 store.named("snapshot_votes"))
+    unscored = ids_ - {r["instruction_id"] for r in responses}
+    if unscored:
+        raise StoreError(f"rating store {store.path}",
+                         f"{len(unscored)} of {len(ids_)} gold instructions have no stored response scores of "
+                         "their gold's rating version (gold was selected before schema version 11)",
+                         "select gold again with `warriorflow rate` (it stores every response's score), "
+                         "then create the snapshot")
+    preferences, skipped = preference_records(battles, responses)
+    return _Content(examples, lineage, ratings, ",".join(versions) or None, latest_gold, preferences, responses,
+                    skipped)
 
 
 def find_by_content(objects: ObjectStore, content: str) -> dict | None:
@@ -201,11 +369,13 @@ def find_by_content(objects: ObjectStore, content: str) -> dict | None:
 
 
 def _info(objects: ObjectStore, manifest: dict, created: bool) -> SnapshotInfo:
+    counts = manifest["counts"]
     return SnapshotInfo(
         snapshot_id=manifest["snapshot_id"], uri=objects.uri(prefix(manifest["snapshot_id"])),
-        n_examples=manifest["counts"]["examples"], n_battles=manifest["counts"]["battles"],
+        n_examples=counts["examples"], n_battles=counts["battles"],
         content_sha256=manifest["content_sha256"], config_hash=manifest["config_hash"],
-        rating_version=manifest["lineage"]["rating_version"], created_at=manifest["created_at"], created=created)
+        rating_version=manifest["lineage"]["rating_version"], created_at=manifest["created_at"], created=created,
+        n_preferences=counts.get("preferences", 0), n_responses=counts.get("responses", 0))
 
 
 def _record(store: RatingStore, objects: ObjectStore, info: SnapshotInfo) -> None:
@@ -221,14 +391,15 @@ def _record(store: RatingStore, objects: ObjectStore, info: SnapshotInfo) -> Non
 
 def create_snapshot(cfg: Config, store: RatingStore, objects: ObjectStore, *,
                     now: datetime | None = None) -> SnapshotInfo:
-    """Snapshot every gold example: data files first, manifest last, then the ``snapshots`` row.
+    """Snapshot every gold instruction with all its scored responses: data files first, manifest last, then
+    the ``snapshots`` row.
 
     Identical content returns the existing snapshot (``created=False``), recording its row if missing."""
-    examples, lineage, ratings, rating_version, latest_gold = _gather(store)
-    if not examples:
+    c = _gather(store)
+    if not c.examples:
         raise StoreError(f"rating store {store.path}", "has no gold examples to snapshot",
                          "run the battle stage (`warriorflow run-arena` / the battle DAG) first")
-    content = content_sha256(examples, lineage, ratings)
+    content = content_sha256(c.examples, c.lineage, c.ratings, c.preferences, c.responses)
     existing = find_by_content(objects, content)
     if existing is not None:
         info = _info(objects, existing, created=False)
@@ -238,26 +409,36 @@ def create_snapshot(cfg: Config, store: RatingStore, objects: ObjectStore, *,
     # the id has seconds; created_at keeps microseconds: the retrain gate compares it with gold selected_at
     created_at = (now or datetime.now(UTC)).astimezone(UTC)
     sid = snapshot_id(created_at, content)
-    parquet, jsonl, battles = parquet_bytes(examples), jsonl_bytes(examples), jsonl_bytes(lineage)
-    n_votes = sum(len(b["votes"]) for b in lineage)
+    rows = {"sft": c.examples, "preferences": c.preferences, "responses": c.responses}
+    files = {BATTLES: jsonl_bytes(c.lineage),
+             CARD: dataset_card(sid, {k: len(v) for k, v in rows.items()}, c.skipped["ties"], c.rating_version)}
+    for name, (parquet, jsonl, _, _) in DATASETS.items():
+        files[parquet], files[jsonl] = parquet_bytes(rows[name], name), jsonl_bytes(rows[name])
+    n_votes = sum(len(b["votes"]) for b in c.lineage)
     manifest = {
         "kind": KIND, "format_version": FORMAT_VERSION, "snapshot_id": sid,
         "created_at": created_at.isoformat().replace("+00:00", "Z"),
         "warriorflow_version": __version__, "config_hash": cfg.config_hash(), "content_sha256": content,
-        "counts": {"examples": len(examples), "battles": len(lineage), "votes": n_votes,
-                   "examples_by_expert": dict(sorted(Counter(e["response_expert"] for e in examples).items()))},
+        "counts": {"examples": len(c.examples), "battles": len(c.lineage), "votes": n_votes,
+                   "examples_by_expert": dict(sorted(Counter(e["response_expert"] for e in c.examples).items())),
+                   "preferences": len(c.preferences), "preferences_skipped_ties": c.skipped["ties"],
+                   "preferences_skipped_unscored": c.skipped["unscored"], "responses": len(c.responses)},
         "format": {"parquet": PARQUET, "jsonl": JSONL, "columns": list(COLUMNS),
                    "conversation": "messages: [{role: user, content: instruction}, "
                                    "{role: assistant, content: gold response}]"},
+        "datasets": {name: {"parquet": parquet, "jsonl": jsonl, "rows": len(rows[name]), "columns": list(columns),
+                            "description": what}
+                     for name, (parquet, jsonl, columns, what) in DATASETS.items()},
+        "card": CARD,
         "lineage": {
             "battles_file": BATTLES,
-            "battle_ids_sha256": hashlib.sha256("\n".join(b["battle_id"] for b in lineage).encode()).hexdigest(),
-            "rating_version": rating_version,
-            "ratings": ratings,
-            "gold_selected_through": latest_gold.isoformat() if latest_gold is not None else None,
+            "battle_ids_sha256": hashlib.sha256("\n".join(b["battle_id"] for b in c.lineage).encode()).hexdigest(),
+            "rating_version": c.rating_version,
+            "ratings": c.ratings,
+            "gold_selected_through": c.latest_gold.isoformat() if c.latest_gold is not None else None,
         },
     }
-    publish(objects, prefix(sid), {PARQUET: parquet, JSONL: jsonl, BATTLES: battles}, manifest)
+    publish(objects, prefix(sid), files, manifest)
     info = _info(objects, read_manifest(objects, prefix(sid)), created=True)
     _record(store, objects, info)
     return info
@@ -294,6 +475,11 @@ def check_snapshot_manifest(manifest: dict[str, Any], where: str, snapshot_id_: 
     for k in ("snapshot_id", "content_sha256", "created_at"):
         if not isinstance(manifest.get(k), str):
             problems.append(f"{k} must be a string")
+    datasets, files = manifest.get("datasets"), manifest.get("files")
+    if datasets is not None and (not isinstance(datasets, dict) or not isinstance(files, dict) or any(
+            not isinstance(d, dict) or not isinstance(d.get("parquet"), str) or d["parquet"] not in files
+            or isinstance(d.get("rows"), bool) or not isinstance(d.get("rows"), int) for d in datasets.values())):
+        problems.append("datasets must give each dataset's parquet file (one of files) and its rows")
     if snapshot_id_ is not None and manifest.get("snapshot_id") != snapshot_id_:
         problems.append(f"snapshot_id {manifest.get('snapshot_id')!r} is not {snapshot_id_!r}")
     if problems:

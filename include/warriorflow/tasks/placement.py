@@ -296,3 +296,23 @@ def training_pod_spec(args: list[str]) -> dict:
 
     config = load_config()
     return finish_pods(config, [training_pod(config, list(args))])[0]
+
+
+def eval_pod_specs(step: str, uris: list[str]) -> list[dict]:
+    """One pod spec per evaluation request URI for ``step`` (generate: the target's resources; check: CPUs)."""
+    from warriorflow.config import load_config
+    from warriorflow.tasks.pods import eval_pod
+
+    config = load_config()
+    sync_s3_secret(config)
+    return finish_pods(config, [eval_pod(config, step, u, u.rstrip("/").rsplit("/", 2)[-2]) for u in uris])
+
+
+def eval_pool(step: str) -> str:
+    """Parse time: the Airflow pool of an evaluation job's pods (its node pool's, as for model jobs)."""
+    from warriorflow.config import load_config
+    from warriorflow.tasks.pods import pool_for
+
+    config = load_config()
+    ev = config.settings.evaluation
+    return pool_for(ev.resources if step == "generate" else config.settings.kubernetes.cpu_job)

@@ -10,7 +10,12 @@ Airflow pool of its node pool.
 Credentials are never values in a spec: S3 keys come from ``kubernetes.s3_secret`` by reference (or none
 at all with ``s3_credentials: service_account``: IRSA / Workload Identity), a served expert's API key
 from ``kubernetes.endpoint_secret`` (key: its ``api_key_env`` name). The settings file and experts
-registry come from a ConfigMap.
+registry come from a ConfigMap (``config_map``: the settings file, the registry and every file they refer to by a
+relative path, e.g. ``training.deepspeed``; ``warriorflow pods configmap`` prints it), projected with
+``items`` so each file lands at its relative path below /etc/warriorflow.
+
+Training (``training_pod``) runs one process per GPU under ``torchrun`` (data parallel: DeepSpeed ZeRO-3
+as ``training.deepspeed`` says) with its work dir on ``kubernetes.checkpoint_pvc`` at /checkpoints.
 
 The specs are plain dicts (the Kubernetes API's JSON), so they travel through XCom to a mapped
 KubernetesPodOperator (``pod_template_dict``); ``docker/pod-template.yaml`` shows the fixed base every
@@ -20,13 +25,21 @@ spec starts from. The tests validate them against the real Kubernetes schema. Pu
 from __future__ import annotations
 
 import copy
+import posixpath
 import re
+from dataclasses import dataclass
+from pathlib import Path
 
 from warriorflow.config import BackendKind, Config, PodResources
+from warriorflow.config.paths import TRAINING_DIR_ENV
+from warriorflow.errors import ConfigError
 
 GPU = "nvidia.com/gpu"
 BASE_CONTAINER = "base"  # the container KubernetesPodOperator follows (logs, exit code)
 CONFIG_MOUNT = "/etc/warriorflow"  # where the ConfigMap with the settings and registry is mounted
+CHECKPOINT_MOUNT = "/checkpoints"  # the training pod's work dir: snapshot, local checkpoints, final model
+CONFIG_MAP_MAX_BYTES = 1024 * 1024  # what Kubernetes lets a ConfigMap hold
+_CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")
 S3_SECRET_KEYS = (("AWS_ACCESS_KEY_ID", "access_key_id"), ("AWS_SECRET_ACCESS_KEY", "secret_access_key"))
 
 
@@ -47,7 +60,8 @@ def cli_pod(config: Config, name: str, args: list[str], resources: PodResources,
     if k.config_map:
         env.append({"name": "WARRIORFLOW_CONFIG", "value": f"{CONFIG_MOUNT}/{config.settings_file.name}"})
         mounts.append({"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True})
-        volumes.append({"name": "config", "configMap": {"name": k.config_map}})
+        volumes.append({"name": "config", "configMap": {
+            "name": k.config_map, "items": [{"key": f.key, "path": f.path} for f in config_files(config)]}})
     if k.s3_credentials != "service_account":  # IRSA / Workload Identity: no keys at all
         env += [{"name": var, "valueFrom": {"secretKeyRef": {"name": k.s3_secret, "key": key}}}
                 for var, key in S3_SECRET_KEYS]
@@ -166,9 +180,148 @@ def mine_pod(config: Config, expert: str, run_id: str) -> dict:
                    resources, secret_env, {"warriorflow.dev/step": "mine", "warriorflow.dev/model": pod_name(expert)})
 
 
+def training_processes(resources: PodResources) -> int:
+    """Processes of a training pod: one per GPU (data parallel), one on CPUs."""
+    return max(resources.gpus, 1)
+
+
+def training_command(args: list[str], resources: PodResources) -> list[str]:
+    """``warriorflow train ...`` launched once per GPU by torchrun on this one node (``RANK``/``WORLD_SIZE``
+    for each process; DeepSpeed as ``training.deepspeed`` says); any other command, or no GPU: one process."""
+    if not resources.gpus or args[:1] != ["train"] or "--record-only" in args:
+        return ["warriorflow", *args]
+    return ["torchrun", "--standalone", "--nnodes", "1", "--nproc-per-node", str(training_processes(resources)),
+            "-m", "warriorflow.cli", *args]
+
+
+def checkpoint_volume(config: Config) -> dict:
+    """The training work dir's volume (without its name): ``kubernetes.checkpoint_pvc``, else an emptyDir."""
+    pvc = config.settings.kubernetes.checkpoint_pvc
+    return {"persistentVolumeClaim": {"claimName": pvc}} if pvc else {"emptyDir": {}}
+
+
 def training_pod(config: Config, args: list[str], resources: PodResources | None = None) -> dict:
-    """``warriorflow ARGS`` (e.g. ``train ...``) on the training node pool: ``kubernetes.training`` resources."""
-    return cli_pod(config, args[0], args, resources or config.settings.kubernetes.training)
+    """``warriorflow ARGS`` (e.g. ``train ...``) on the training node pool (``kubernetes.training`` resources):
+    torchrun with one process per GPU, the work dir (``WARRIORFLOW_TRAINING_DIR``) on the checkpoint volume.
+    Checkpoints are also published to the object store: a retried pod resumes from the latest one."""
+    resources = resources or config.settings.kubernetes.training
+    pod = cli_pod(config, args[0], args, resources)
+    container = next(c for c in pod["spec"]["containers"] if c["name"] == BASE_CONTAINER)
+    container["command"] = training_command(args, resources)
+    container["env"].append({"name": TRAINING_DIR_ENV, "value": CHECKPOINT_MOUNT})
+    container["volumeMounts"].append({"name": "checkpoints", "mountPath": CHECKPOINT_MOUNT})
+    pod["spec"]["volumes"].append({"name": "checkpoints", **checkpoint_volume(config)})
+    return pod
+
+
+# --------------------------------------------------------------------------- the ConfigMap
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """A file of the ConfigMap: its key ('/' flattened to '__'), where it lands below CONFIG_MOUNT, the local
+    file and the setting that refers to it."""
+
+    key: str
+    path: str
+    source: Path
+    setting: str
+
+
+def _relative(value: str, anchor: str, setting: str) -> str | None:
+    """``value`` (relative to the folder ``anchor``, itself relative to the settings file's folder) as a path
+    below CONFIG_MOUNT; None for an absolute path (it must exist in the pod: image or volume)."""
+    if value.startswith(("/", "~")):
+        return None
+    rel = posixpath.normpath(posixpath.join(anchor, value))
+    if rel == ".." or rel.startswith("../"):
+        raise ConfigError(setting, f"{value} is outside the settings file's folder, which is all the ConfigMap "
+                          f"mounts at {CONFIG_MOUNT}",
+                          "move the file beside (or below) the settings file, or give a path that exists in the pod")
+    return rel
+
+
+def config_files(config: Config) -> list[ConfigFile]:
+    """Every file the pods read from the ConfigMap, at the same relative path below CONFIG_MOUNT as beside the
+    settings file here (so relative references resolve the same in a pod): the settings file, the experts
+    registry, the files the settings refer to relative to the settings file (``training.chat_template``,
+    ``training.deepspeed``) and the chat templates the registry refers to relative to itself. Absolute paths
+    are left out: they must exist in the pod. Does not read the files (``config_map`` does)."""
+    s = config.settings
+    base = config.settings_file.parent
+    refs: list[tuple[str | None, str]] = [(config.settings_file.name, "the settings file"),
+                                          (_relative(s.experts_file, ".", "experts_file"), "experts_file")]
+    experts_dir = posixpath.dirname(refs[1][0]) if refs[1][0] else None
+    for key in ("chat_template", "deepspeed"):
+        value = getattr(s.training, key)
+        if value:
+            refs.append((_relative(value, ".", f"training.{key}"), f"training.{key}"))
+    for e in config.registry.experts:
+        if e.chat_template.source == "file" and experts_dir is not None:
+            setting = f"expert '{e.name}' chat_template.path"
+            refs.append((_relative(e.chat_template.path, experts_dir or ".", setting), setting))
+    out: dict[str, ConfigFile] = {}
+    for rel, setting in refs:
+        if rel is None or any(f.path == rel for f in out.values()):
+            continue
+        key = rel.replace("/", "__")
+        if not _CONFIG_KEY.match(key):
+            raise ConfigError(setting, f"file name {rel!r} cannot be a ConfigMap key (letters, digits, '-', '_', '.')",
+                              "rename the file")
+        if key in out:
+            raise ConfigError(setting, f"{rel!r} and {out[key].path!r} flatten to the same ConfigMap key {key!r}",
+                              "rename one of the files")
+        out[key] = ConfigFile(key, rel, base / rel, setting)
+    return list(out.values())
+
+
+def config_pod_path(config: Config, value: str | None) -> str | None:
+    """Where a pod finds a file the settings name relative to the settings file (an absolute path as is)."""
+    if not value:
+        return None
+    if value.startswith(("/", "~")) or not config.settings.kubernetes.config_map:
+        return value
+    return f"{CONFIG_MOUNT}/{_relative(value, '.', value)}"
+
+
+def config_map(config: Config) -> dict:
+    """The ConfigMap ``kubernetes.config_map`` every pod mounts: each of ``config_files`` under its key (the
+    files as they are: ``${VAR}`` references expand in the pod). A missing file is a ConfigError."""
+    k = config.settings.kubernetes
+    if not k.config_map:
+        raise ConfigError("kubernetes.config_map", "is not set, so pods read no settings from a ConfigMap",
+                          "set kubernetes.config_map (e.g. warriorflow-config)")
+    data = {}
+    for f in config_files(config):
+        if not f.source.is_file():
+            raise ConfigError(f.setting, f"file {f.source} not found",
+                              "create it, or fix the path (relative to the settings file)")
+        try:
+            data[f.key] = f.source.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f.setting, f"file {f.source} cannot be read as UTF-8 text ({exc})",
+                              "a ConfigMap holds text files only") from None
+    size = sum(len(key.encode()) + len(text.encode()) for key, text in data.items())
+    if size > CONFIG_MAP_MAX_BYTES:
+        raise ConfigError(f"ConfigMap {k.config_map}", f"would hold {size} bytes, over Kubernetes' 1 MiB",
+                          "keep large files on a volume and refer to them by an absolute path")
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": k.config_map, "namespace": k.namespace,
+                         "labels": {"app.kubernetes.io/name": "warriorflow-config",
+                                    "app.kubernetes.io/managed-by": "warriorflow"}},
+            "data": data}
+
+
+def eval_pod(config: Config, step: str, in_uri: str, eval_id: str) -> dict:
+    """An evaluation job: ``generate`` on the target's resources (``evaluation.resources``: its GPUs, vLLM
+    offline), ``check`` on CPUs (``kubernetes.cpu_job``: the sandbox, ``evaluation.sandbox.workers`` at once).
+    Neither opens the rating store: the writer plans and ingests."""
+    if step not in ("generate", "check"):
+        raise ValueError(f"an evaluation job is generate or check, not {step!r}")
+    resources = config.settings.evaluation.resources if step == "generate" else config.settings.kubernetes.cpu_job
+    labels = {"warriorflow.dev/step": f"eval-{step}", "warriorflow.dev/eval": pod_name(eval_id)}
+    return cli_pod(config, f"eval-{step}-{eval_id}", ["evaluate-job", step, "--in", in_uri], resources,
+                   labels=labels)
 
 
 def with_env(pod: dict, env: dict[str, str]) -> dict:

@@ -62,27 +62,52 @@ def record_training(snapshot_id: str) -> str:
     return run_id
 
 
-def evaluate_and_decide(training_run_id: str) -> dict:
-    """Evaluate the new model (and the baseline once, so there is something to compare with), compare it with
-    the champion (else the baseline) per benchmark, and record the promotion decision."""
-    from warriorflow.evaluation.records import latest_scores
-    from warriorflow.evaluation.run import compare_and_decide, evaluate_model
+def plan_evaluations(training_run_id: str) -> list[str]:
+    """The writer plans the evaluation jobs: the baseline's (until its verdicts on the same plan are in) and the
+    new model's; return their request URIs (the generate and check jobs' inputs)."""
+    from warriorflow.evaluation.jobs import REQUEST, baseline_ref, eval_key, plan_evaluation
 
     cfg = config()
-    baseline = cfg.settings.evaluation.baseline
-    if baseline:
-        with RatingStore(cfg.duckdb_path) as store:
-            evaluated = bool(latest_scores(store, baseline))
-        if not evaluated:
-            log.info("evaluating the baseline %s first", baseline)
-            evaluate_model(cfg, baseline)
-    report = evaluate_model(cfg, training_run_id)
-    for s in report.scores:
-        log.info("%s %s: pass@1 %.3f (%d/%d)", training_run_id, s.name, s.pass_at_1, s.n_passed, s.n_problems)
+    objects = open_objects(cfg)
+    uris = []
+    for ref in (baseline_ref(cfg), training_run_id):
+        req = plan_evaluation(cfg, objects, ref)
+        with RatingStore(cfg.duckdb_path, read_only=True) as store:
+            done = store.query("SELECT count(*) AS n FROM eval_results WHERE model_ref = ? AND "
+                               "json_extract_string(details, '$.eval_job') = ?", [ref, req.eval_id])[0]["n"]
+        if ref == training_run_id or done < len(req.benchmarks):
+            uris.append(objects.uri(eval_key(req.eval_id, REQUEST)))
+            log.info("evaluation of %s planned: %s", ref, uris[-1])
+        else:
+            log.info("%s is evaluated on this plan already (%s)", ref, req.eval_id)
+    return uris
+
+
+def eval_job_local(step: str, uri: str) -> str:
+    """``warriorflow evaluate-job STEP --in URI`` as a local worker process (a pod on Kubernetes)."""
+    run_cli("evaluate-job", step, "--in", uri)
+    return uri
+
+
+def ingest_and_decide(training_run_id: str, uris: list[str]) -> dict:
+    """The writer ingests the evaluations' verdicts, then compares the new model with the champion (else the
+    baseline) by the paired test of ``evaluation.promotion`` and records the decision."""
+    from warriorflow.evaluation.jobs import ingest
+    from warriorflow.evaluation.run import compare_and_decide
+
+    cfg = config()
+    objects = open_objects(cfg)
+    root = objects.uri("").rstrip("/") + "/"
+    with RatingStore(cfg.duckdb_path) as store:
+        for uri in uris:
+            for s in ingest(cfg, store, objects, uri[len(root):] if uri.startswith(root) else uri):
+                log.info("%s: pass@1 %.3f (%d problems) %s", s.name, s.pass_at_1, s.n_problems,
+                         " ".join(f"pass@{k} {v:.3f}" for k, v in s.pass_at_k.items() if k != "1"))
     d = compare_and_decide(cfg, training_run_id)
     log.info("vs %s: %s -> %s (%s)", d.previous or "(nothing)", d.deltas, "PROMOTED" if d.promoted else "not promoted",
              "; ".join(d.reasons))
-    return {"model": training_run_id, "previous": d.previous, "promoted": d.promoted, "deltas": d.deltas}
+    return {"model": training_run_id, "previous": d.previous, "promoted": d.promoted, "deltas": d.deltas,
+            "reasons": list(d.reasons)}
 
 
 def report() -> str:

@@ -1,8 +1,8 @@
-"""SFT training on dataset snapshots (TRL SFTTrainer), checkpointed to the object store.
+"""SFT (or DPO) training on dataset snapshots (TRL SFTTrainer / DPOTrainer), checkpointed to the object store.
 
     from warriorflow.training import train, record_training_run, training_run_id_for
 
-See ``warriorflow.training.sft`` for the run's steps; ``spec`` holds the pure parts.
+See ``warriorflow.training.sft`` for the run's steps; ``spec`` holds the pure parts, ``dpo`` the DPO pieces.
 """
 
 from __future__ import annotations

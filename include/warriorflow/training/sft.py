@@ -1,17 +1,18 @@
-"""SFT of the target model on a snapshot with TRL's SFTTrainer (WarriorCoder step 6).
+"""SFT of the target model on a snapshot with TRL's SFTTrainer (WarriorCoder step 6), or DPO on its
+preference pairs with TRL's DPOTrainer (``training.method: dpo``; the DPO pieces are in ``dpo.py``).
 
-``train(cfg, snapshot_id)`` is the whole run, and the same call in a GPU pod (``warriorflow train
---snapshot ID``, launched per GPU by torchrun/accelerate with DeepSpeed ZeRO-3) or on a laptop CPU:
+``train(cfg, snapshot_id)`` is the whole run, for either method, and the same call in a GPU pod
+(``warriorflow train --snapshot ID``, launched per GPU by torchrun/accelerate with DeepSpeed ZeRO-3) or on a laptop CPU:
 
-1. The run id is derived from the snapshot and the training config, so a rerun is the same run. A
-   run whose model is already published returns at once.
+1. The run id is derived from the method, the snapshot and the training config, so a rerun is the same
+   run. A run whose model is already published returns at once.
 2. The snapshot is downloaded and every file checked against its manifest.
 3. If the run has published checkpoints, the latest complete one is downloaded and training resumes
    from it: the global step, optimizer, scheduler, RNG state and the loss log carry on.
 4. Every checkpoint the Trainer saves is published to ``training/<run_id>/checkpoints/checkpoint-N/``
    (manifest last) before training goes on; older ones beyond ``keep_checkpoints`` are deleted.
 5. The final model directory (safetensors, config, tokenizer with its chat template) is published to
-   ``models/<run_id>/`` with the run's record in its manifest: effective config, snapshot id, losses,
+   ``models/<run_id>/`` with the run's record in its manifest: method, effective config, snapshot id, losses,
    the process segments (where each process started and stopped: resumes after a kill).
 6. The ``training_runs`` row is written from that manifest (``record_training_run``), unless this is a
    worker process (``WARRIORFLOW_ROLE=worker``: a pod never opens the rating store; the writer task
@@ -34,14 +35,17 @@ from typing import Any
 
 from warriorflow import __version__
 from warriorflow.config import Config, TrainingSettings
+from warriorflow.config.paths import TRAINING_DIR_ENV
 from warriorflow.errors import ConfigError, StoreError
 from warriorflow.method.progress import Progress
+from warriorflow.models import base_model
 from warriorflow.store.objects import MANIFEST_NAME, ObjectStore, join_key, publish, read_manifest
 from warriorflow.store.rating_store import ROLE_ENV, RatingStore
-from warriorflow.store.snapshots import PARQUET, download_snapshot, latest_snapshot_id, read_snapshot_manifest
-from warriorflow.training import base_model, checkpoints
+from warriorflow.store.snapshots import dataset_file, download_snapshot, latest_snapshot_id, read_snapshot_manifest
+from warriorflow.training import checkpoints, dpo
 from warriorflow.training.spec import (
     accumulation_steps,
+    dpo_arguments,
     losses_from_log,
     sft_arguments,
     to_training_example,
@@ -53,6 +57,7 @@ log = logging.getLogger(__name__)
 MODEL_KIND = "warriorflow.trained-model"
 NOT_IN_MODEL = {"training_args.bin"}  # a pickle of the arguments; the manifest records them as JSON
 # what a checkpoint holds besides the model directory: optimizer, scheduler, RNG, trainer state, DeepSpeed shards
+DATASET = {"sft": "sft", "dpo": "preferences"}  # the snapshot dataset each method trains on
 CHECKPOINT_ONLY = re.compile(r"^(optimizer\.pt|scheduler\.pt|rng_state.*\.pth|trainer_state\.json|"
                              r"training_args\.bin|latest|zero_to_\w+\.py|global_step\d+/.*)$")
 
@@ -98,12 +103,20 @@ def plan(cfg: Config, snapshot_id: str, overrides: dict[str, Any] | None = None)
         ds_path = str(path)
     identity = base_model.identity(cfg, ts)
     chash = training_config_hash(ts, identity, template, ds)
-    return RunPlan(training_run_id(snapshot_id, chash), snapshot_id, ts, chash, identity, template, ds, ds_path)
+    return RunPlan(training_run_id(snapshot_id, chash, ts.method), snapshot_id, ts, chash, identity, template, ds,
+                   ds_path)
 
 
 def training_run_id_for(cfg: Config, snapshot_id: str, overrides: dict[str, Any] | None = None) -> str:
     """The run id ``train`` would use, without training (for the DAG: record after a pod finished)."""
     return plan(cfg, snapshot_id, overrides).run_id
+
+
+def work_root(cfg: Config) -> Path:
+    """Where runs keep their local files (snapshot, checkpoints, final model): ``$WARRIORFLOW_TRAINING_DIR`` (a
+    pod's checkpoint volume), else ``<home>/training``."""
+    where = os.environ.get(TRAINING_DIR_ENV)
+    return Path(where).expanduser() if where else cfg.path("training")
 
 
 def _rank() -> tuple[int, int]:
@@ -194,11 +207,14 @@ def _checkpoint_callback(objects: ObjectStore, p: RunPlan, segments: list[dict],
     return PublishCheckpoints()
 
 
-def _dataset(data_file: Path, cache_dir: Path, loss_on: str):
+def _dataset(p: RunPlan, data_file: Path, cache_dir: Path):
+    """The method's training rows: sft examples (prompt/completion or messages), or dpo preference pairs."""
+    if p.settings.method == "dpo":
+        return dpo.preference_dataset(data_file, cache_dir, p.settings, p.snapshot_id)
     from datasets import load_dataset
 
     ds = load_dataset("parquet", data_files=str(data_file), split="train", cache_dir=str(cache_dir))
-    return ds.map(lambda ex: to_training_example(ex, loss_on), remove_columns=ds.column_names)
+    return ds.map(lambda ex: to_training_example(ex, p.settings.loss_on), remove_columns=ds.column_names)
 
 
 def _tokenizer(model: str, p: RunPlan):
@@ -227,13 +243,24 @@ def _effective_config(p: RunPlan, model_path: str, world_size: int) -> dict[str,
                          "torch": torch.__version__}}
 
 
-def _run(cfg: Config, p: RunPlan, objects: ObjectStore, progress: Progress) -> None:
-    from accelerate import PartialState
+def _trainer(p: RunPlan, model_path: str, tokenizer, dataset, out: Path, world_size: int, callback):
+    """The method's TRL trainer."""
+    if p.settings.method == "dpo":
+        args = dpo_arguments(p.settings, str(out), world_size, p.deepspeed_path)
+        return dpo.trainer(model_path, args, dataset, tokenizer, callback)
     from trl import SFTConfig, SFTTrainer
+
+    args = SFTConfig(**sft_arguments(p.settings, str(out), world_size, p.deepspeed_path))
+    return SFTTrainer(model=model_path, args=args, train_dataset=dataset, processing_class=tokenizer,
+                      callbacks=[callback])
+
+
+def _run(cfg: Config, p: RunPlan, objects: ObjectStore, data_file: str, progress: Progress) -> None:
+    from accelerate import PartialState
 
     rank, world_size = _rank()
     is_main = rank == 0
-    workdir = cfg.path("training") / p.run_id
+    workdir = work_root(cfg) / p.run_id
     out = workdir / "trainer"
     state = PartialState()
     with state.main_process_first():  # rank 0 downloads and converts; the others then find the files
@@ -257,18 +284,18 @@ def _run(cfg: Config, p: RunPlan, objects: ObjectStore, progress: Progress) -> N
                            progress)
         return
 
-    dataset = _dataset(data_dir / PARQUET, workdir / "hf-datasets", p.settings.loss_on)
+    with state.main_process_first():  # one process writes the datasets cache, the others read it
+        dataset = _dataset(p, data_dir / data_file, workdir / "hf-datasets")
     tokenizer = _tokenizer(model_path, p)
-    args = SFTConfig(**sft_arguments(p.settings, str(out), world_size, p.deepspeed_path))
     callback = _checkpoint_callback(objects, p, segments, from_step, is_main, progress)
-    trainer = SFTTrainer(model=model_path, args=args, train_dataset=dataset, processing_class=tokenizer,
-                         callbacks=[callback])
+    trainer = _trainer(p, model_path, tokenizer, dataset, out, world_size, callback)
+    what = "preference pairs" if p.settings.method == "dpo" else "examples"
     if len(trainer.train_dataset) == 0:  # TRL's preparation dropped every example: say why, not a sampler error
-        raise ConfigError(f"snapshot {p.snapshot_id}", f"none of its {dataset.num_rows} examples is left to train on "
+        raise ConfigError(f"snapshot {p.snapshot_id}", f"none of its {dataset.num_rows} {what} is left to train on "
                           f"after tokenization (training.max_seq_length={p.settings.max_seq_length})",
                           "raise training.max_seq_length (prompts longer than it leave no response tokens)")
-    progress(f"training {p.run_id}: {p.settings.max_steps} steps on {dataset.num_rows} examples of "
-             f"snapshot {p.snapshot_id}" + (f", from step {from_step}" if from_step else ""))
+    progress(f"training {p.run_id} ({p.settings.method}): {p.settings.max_steps} steps on {dataset.num_rows} "
+             f"{what} of snapshot {p.snapshot_id}" + (f", from step {from_step}" if from_step else ""))
     trainer.train(resume_from_checkpoint=str(resume_dir) if resume_dir else None)
 
     final = workdir / "final"
@@ -285,8 +312,9 @@ def _run(cfg: Config, p: RunPlan, objects: ObjectStore, progress: Progress) -> N
 def _publish_model(objects: ObjectStore, p: RunPlan, files: dict[str, Path], log_history: list[dict], step: int,
                    segments: list[dict], model_path: str, world_size: int, progress: Progress) -> None:
     uri = publish(objects, model_prefix(p.run_id), files, {
-        "kind": MODEL_KIND, "training_run_id": p.run_id, "snapshot_id": p.snapshot_id, "base_model": p.base_model,
-        "training_config_hash": p.config_hash, "config": _effective_config(p, model_path, world_size),
+        "kind": MODEL_KIND, "training_run_id": p.run_id, "method": p.settings.method, "snapshot_id": p.snapshot_id,
+        "base_model": p.base_model, "training_config_hash": p.config_hash,
+        "config": _effective_config(p, model_path, world_size),
         "losses": losses_from_log(log_history), "global_step": step, "segments": segments, "finished_at": _now()})
     progress(f"model published: {uri}")
 
@@ -302,8 +330,11 @@ def train(cfg: Config, snapshot_id: str | None = None, *, objects: ObjectStore |
 
         objects = open_objects(cfg)
     snapshot_id = snapshot_id or latest_snapshot_id(objects)
-    read_snapshot_manifest(objects, snapshot_id)  # a missing snapshot fails before anything else
+    manifest = read_snapshot_manifest(objects, snapshot_id)  # a missing snapshot fails before anything else
     p = plan(cfg, snapshot_id, overrides)
+    data_file = dataset_file(manifest, DATASET[p.settings.method])  # format 1: sft only
+    if p.settings.method == "dpo":
+        dpo.check_pairs(manifest)
     rank, _ = _rank()
     if record is None:
         record = os.environ.get(ROLE_ENV) != "worker"
@@ -313,7 +344,7 @@ def train(cfg: Config, snapshot_id: str | None = None, *, objects: ObjectStore |
         if record:
             _mark(cfg, p, "running")
         try:
-            _run(cfg, p, objects, progress)
+            _run(cfg, p, objects, data_file, progress)
         except Exception as exc:
             if record:
                 _mark(cfg, p, "failed", error=f"{type(exc).__name__}: {exc}"[:4000])

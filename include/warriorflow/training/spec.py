@@ -1,8 +1,10 @@
 """What a training run is, as pure functions: its id, its effective config, the TRL arguments, the examples.
 
-A run's id is derived from the snapshot id and the hash of the training config (the settings that
-change the result, the base model's identity, the chat template and DeepSpeed file contents), so
-rerunning the same command is the same run: it resumes or returns, never starts over.
+A run's id is derived from the method, the snapshot id and the hash of the training config (the settings
+that change the result, the base model's identity, the chat template and DeepSpeed file contents), so
+rerunning the same command is the same run: it resumes or returns, never starts over. An sft run hashes
+exactly the settings it had before DPO existed (the method and the DPO keys are left out), so its id is
+unchanged; a dpo run hashes them all and its id starts ``dpo-``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from warriorflow.errors import ConfigError
 
 # Settings that change how a run is carried out, not what it produces: left out of the run's hash.
 OPERATIONAL = ("save_steps", "keep_checkpoints")
+# Settings only a DPO run reads: an sft run's hash leaves them out (and the method), so sft run ids stay as they were.
+DPO_ONLY = ("method", "dpo_beta", "dpo_loss", "min_margin")
 
 
 def _sha(obj: Any) -> str:
@@ -24,14 +28,16 @@ def _sha(obj: Any) -> str:
 
 def training_config_hash(settings: TrainingSettings, base_model_identity: str, chat_template: str | None,
                          deepspeed: dict | None) -> str:
-    body = {k: v for k, v in settings.model_dump(mode="json").items() if k not in OPERATIONAL}
+    skip = OPERATIONAL + (DPO_ONLY if settings.method == "sft" else ())
+    body = {k: v for k, v in settings.model_dump(mode="json").items() if k not in skip}
     return _sha({"training": body, "base_model": base_model_identity, "chat_template": chat_template,
                  "deepspeed": deepspeed})
 
 
-def training_run_id(snapshot_id: str, config_hash: str) -> str:
-    """``sft-<16 hex>``: the same snapshot and training config always give the same run."""
-    return "sft-" + _sha({"snapshot": snapshot_id, "config": config_hash})[:16]
+def training_run_id(snapshot_id: str, config_hash: str, method: str = "sft") -> str:
+    """``<method>-<16 hex>`` (``sft-...``, ``dpo-...``): the same snapshot and training config always give the
+    same run."""
+    return f"{method}-" + _sha({"snapshot": snapshot_id, "config": config_hash})[:16]
 
 
 def accumulation_steps(settings: TrainingSettings, world_size: int) -> int:
@@ -78,6 +84,14 @@ def sft_arguments(settings: TrainingSettings, output_dir: str, world_size: int,
         "dataloader_num_workers": 0,
         "disable_tqdm": True,
     }
+
+
+def dpo_arguments(settings: TrainingSettings, output_dir: str, world_size: int,
+                  deepspeed_path: str | None) -> dict[str, Any]:
+    """Keyword arguments for trl.DPOConfig (TRL 1.16): the SFT run's arguments, the DPO loss and its beta."""
+    args = sft_arguments(settings, output_dir, world_size, deepspeed_path)
+    del args["completion_only_loss"]  # DPO's loss is on the completions by construction
+    return {**args, "beta": settings.dpo_beta, "loss_type": [settings.dpo_loss]}
 
 
 def to_training_example(example: dict[str, Any], loss_on: str) -> dict[str, Any]:

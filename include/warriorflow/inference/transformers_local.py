@@ -1,6 +1,9 @@
-"""A small transformers backend for a Hugging Face model directory on CPU (trained runs; vLLM in production).
+"""A small transformers backend for a Hugging Face model directory on CPU: trained runs and the base model in
+evaluation jobs, and a ``backend: transformers`` expert (the embedded champion in the arena). vLLM does this
+on GPUs in production.
 
-Greedy or sampled, batched with left padding, the tokenizer's chat template applied.
+Greedy or sampled, batched with left padding, the tokenizer's chat template applied. Items of one call that
+ask for different sampling are generated in separate batches.
 """
 
 from __future__ import annotations
@@ -42,13 +45,21 @@ class TransformersBackend:
 
     def complete(self, prompts: Sequence[str], sampling: SamplingArg) -> list[Generation]:
         items = per_item(sampling, len(prompts))
-        out: list[Generation] = []
-        for start in range(0, len(prompts), self.batch_size):
-            batch, params = list(prompts[start:start + self.batch_size]), items[start:start + self.batch_size]
-            out.extend(self._generate(batch, params[0]))
-        return out
+        out: list[Generation | None] = [None] * len(prompts)
+        groups: dict[object, list[int]] = {}
+        for i, s in enumerate(items):  # a batch shares its sampling: group the items by theirs
+            groups.setdefault(repr(s), []).append(i)
+        for index in groups.values():
+            for start in range(0, len(index), self.batch_size):
+                chunk = index[start:start + self.batch_size]
+                for i, g in zip(chunk, self._generate([prompts[i] for i in chunk], items[chunk[0]]), strict=True):
+                    out[i] = g
+        return out  # type: ignore[return-value]
 
     def _generate(self, prompts: list[str], s) -> list[Generation]:
+        if s.choices or s.top_logprobs:
+            raise ModelError(f"model '{self.name}'", "the transformers backend answers free text only (no constrained "
+                             "choices, no logprobs)", "give it the answer role only; judges run on llama.cpp or vLLM")
         torch = self._torch
         enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
         kwargs = {"max_new_tokens": s.max_tokens, "pad_token_id": self.tokenizer.pad_token_id}
