@@ -37,7 +37,7 @@ evaluation:
   max_tokens: 48
   samples: 2
   pass_k: [1, 2]
-  promotion: {test: bootstrap}
+  promotion: {{test: bootstrap}}
   benchmarks: [{{name: mbpp, kind: mbpp, path: mbppplus/MbppPlus.jsonl, task_ids: [Mbpp/2, Mbpp/3]}}]
 """)
     cfg = load_config(settings)

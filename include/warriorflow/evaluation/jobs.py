@@ -371,6 +371,7 @@ class IngestedScore:
     n_problems: int
     n_passed: int           # problems whose first sample passed
     reasons: dict[str, int]
+    data_sha256: str = ""
 
 
 def _bad(objects: ObjectStore, key: str, problems: list[str]) -> StoreError:
@@ -436,7 +437,7 @@ def ingest(config: Config, store, objects: ObjectStore, request_key: str) -> lis
             reasons[rs[0]["reason"]] = reasons.get(rs[0]["reason"], 0) + 1
         pak = {str(k): mean_pass_at_k(counts, k) for k in req.pass_k}
         score = IngestedScore(b["name"], pak["1"], pak, len(per), sum(rs[0]["passed"] for _, rs in per),
-                              dict(sorted(reasons.items())))
+                              dict(sorted(reasons.items())), b["data_sha256"])
         scores.append(score)
         problems = [{"task_id": tid, "passed": rs[0]["passed"], "reason": rs[0]["reason"],
                      "detail": str(rs[0].get("detail", ""))[:300], "n_samples": len(rs),
