@@ -322,10 +322,18 @@ def read_generations(objects: ObjectStore, req: EvalRequest) -> dict[str, list[s
 # ------------------------------------------------------------------------------------------ check
 
 
+def sandbox_from_config(config: Config):
+    """The bubblewrap sandbox with ``evaluation.sandbox``'s limits."""
+    from warriorflow.sandbox import Sandbox, SandboxLimits
+
+    sb = config.settings.evaluation.sandbox
+    limits = SandboxLimits(memory_mb=sb.memory_mb, cpu_s=sb.cpu_s, wall_s=sb.wall_s, nproc=sb.nproc,
+                           file_size_mb=sb.file_size_mb, tmpfs_mb=sb.tmpfs_mb, stdout_bytes=sb.stdout_kb << 10)
+    return Sandbox(limits, python=sb.python, sandbox_uid=sb.sandbox_uid, memory_cgroup=sb.memory_cgroup)
+
+
 def check(config: Config, objects: ObjectStore, request_key: str, *, sandbox=None, progress: Progress = quiet) -> str:
     """The check job: each sample's check program in the sandbox; return the verdicts key."""
-    from warriorflow.evaluation.run import sandbox_from_config
-
     req = read_request(objects, request_key)
     out_key = eval_key(req.eval_id, VERDICTS)
     if objects.exists(out_key):
