@@ -145,6 +145,8 @@ def test_two_processes_train_like_one_that_accumulates_the_same_global_batch(two
     # the work dir is where the pod's checkpoint volume is (WARRIORFLOW_TRAINING_DIR), not <home>/training
     assert (two.home / "checkpoint-volume" / two.run_id / "final" / "model.safetensors").is_file()
     assert not (two.home / "training").exists()
+    # the local checkpoints went once the model was out (the published ones are the durable copies)
+    assert not (two.home / "checkpoint-volume" / two.run_id / "trainer").exists()
     # every process ran, rank 0 alone published
     assert len(re.findall(rf"^training {two.run_id}\b.*: {STEPS} steps on", two.log, re.M)) == PROCESSES
     assert two.log.count("model published") == 1 and two.log.count("checkpoint 2 published") == 1

@@ -13,7 +13,8 @@ preference pairs with TRL's DPOTrainer (``training.method: dpo``; the DPO pieces
    (manifest last) before training goes on; older ones beyond ``keep_checkpoints`` are deleted.
 5. The final model directory (safetensors, config, tokenizer with its chat template) is published to
    ``models/<run_id>/`` with the run's record in its manifest: method, effective config, snapshot id, losses,
-   the process segments (where each process started and stopped: resumes after a kill).
+   the process segments (where each process started and stopped: resumes after a kill). The local
+   checkpoints are then deleted: the published ones are the durable copies.
 6. The ``training_runs`` row is written from that manifest (``record_training_run``), unless this is a
    worker process (``WARRIORFLOW_ROLE=worker``: a pod never opens the rating store; the writer task
    records the run afterwards) or a rank other than 0.
@@ -307,6 +308,8 @@ def _run(cfg: Config, p: RunPlan, objects: ObjectStore, data_file: str, progress
     step = trainer.state.global_step
     _publish_model(objects, p, files, trainer.state.log_history, step,
                    [*segments, {"from_step": from_step, "to_step": step}], model_path, world_size, progress)
+    # the local checkpoints (GBs with optimizer state) duplicate the published ones, which alone a rerun resumes from
+    shutil.rmtree(out, ignore_errors=True)
 
 
 def _publish_model(objects: ObjectStore, p: RunPlan, files: dict[str, Path], log_history: list[dict], step: int,
