@@ -15,19 +15,23 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import re
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from warriorflow.config import SQL_DIR
 from warriorflow.errors import StoreError
+
+if TYPE_CHECKING:  # pyarrow is imported on first write, not when a DAG file imports this module
+    import pyarrow as pa
 
 ROLE_ENV = "WARRIORFLOW_ROLE"
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -200,13 +204,13 @@ class RatingStore:
         self._in_transaction = False
         self.con.execute("COMMIT")
 
-    def _write(self, table: str, what: str, sql: str, values: list[list[Any]]) -> None:
-        """One executemany in its own transaction, or in the caller's (see :meth:`transaction`)."""
+    def _write(self, table: str, what: str, run: Callable[[], None]) -> None:
+        """One bulk statement in its own transaction, or in the caller's (see :meth:`transaction`)."""
         own = not self._in_transaction
         try:
             if own:
                 self.con.execute("BEGIN TRANSACTION")
-            self.con.executemany(sql, values)
+            run()
             if own:
                 self.con.execute("COMMIT")
         except duckdb.Error as exc:
@@ -215,41 +219,69 @@ class RatingStore:
             raise StoreError(f"table {table}", f"{what} failed: {exc}",
                              "check the rows against sql/migrations") from None
 
-    def upsert(self, table: str, rows: Iterable[dict[str, Any]], key: Sequence[str],
+    @contextlib.contextmanager
+    def _registered(self, source: pa.Table) -> Iterator[str]:
+        """Register ``source`` (an Arrow table) under a fresh name for the statements of one write."""
+        name = f"_wf_rows_{next(_REGISTERED)}"
+        self.con.register(name, source)
+        try:
+            yield name
+        finally:
+            self.con.unregister(name)
+
+    def upsert(self, table: str, rows: Iterable[dict[str, Any]] | pa.Table, key: Sequence[str],
                update: Sequence[str] = ()) -> int:
         """Insert rows; on a key conflict leave the row (content-addressed) or update ``update`` columns.
 
-        Returns the number of rows sent. All rows are written in one transaction.
+        ``rows`` are dicts (every row names the columns of the first; a missing one is NULL) or an Arrow table.
+        They go in as one ``INSERT ... SELECT`` from the rows registered as an Arrow table, with the
+        semantics of inserting them one by one: of rows repeating a key, the first is inserted (or, when the
+        key is stored, left out) and the last one's ``update`` columns win. Returns the number of rows sent.
+        All rows are written in one transaction.
         """
         self._require_writer()
-        rows = list(rows)
-        if not rows:
+        source = _arrow_rows(rows)
+        if source is None or source.num_rows == 0:
             return 0
-        columns = list(rows[0])
+        columns = list(source.column_names)
         for ident in (table, *columns, *key, *update):
             if not _IDENT.match(ident):
                 raise StoreError(f"table {table}", f"bad identifier {ident!r}", "use lower_snake_case names")
-        placeholders = ", ".join("?" for _ in columns)
         conflict = f"ON CONFLICT ({', '.join(key)}) " + (
             "DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in update) if update else "DO NOTHING"
         )
-        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) {conflict}"
-        self._write(table, "upsert", sql, [[_to_db(r.get(c)) for c in columns] for r in rows])
-        return len(rows)
+        cols = ", ".join(columns)
 
-    def update(self, table: str, key: str, rows: Iterable[dict[str, Any]]) -> int:
-        """Set the given columns of existing rows, found by ``key`` (every row names the same columns)."""
+        def run() -> None:
+            with self._registered(_with_ordinal(source)) as name:
+                select = _collapsed(self.con, name, columns, key, keep_last=update)
+                self.con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM ({select}) {conflict}")
+
+        self._write(table, "upsert", run)
+        return source.num_rows
+
+    def update(self, table: str, key: str, rows: Iterable[dict[str, Any]] | pa.Table) -> int:
+        """Set the given columns of existing rows, found by ``key`` (every row names the same columns; of rows
+        repeating a key the last wins). One ``UPDATE ... FROM`` the rows registered as an Arrow table."""
         self._require_writer()
-        rows = list(rows)
-        if not rows:
+        source = _arrow_rows(rows)
+        if source is None or source.num_rows == 0:
             return 0
-        columns = [c for c in rows[0] if c != key]
+        columns = [c for c in source.column_names if c != key]
         for ident in (table, key, *columns):
             if not _IDENT.match(ident):
                 raise StoreError(f"table {table}", f"bad identifier {ident!r}", "use lower_snake_case names")
-        sql = f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in columns)} WHERE {key} = ?"
-        self._write(table, "update", sql, [[_to_db(r.get(c)) for c in columns] + [r[key]] for r in rows])
-        return len(rows)
+        if not columns:
+            return source.num_rows
+
+        def run() -> None:
+            with self._registered(_with_ordinal(source)) as name:
+                select = _collapsed(self.con, name, [key, *columns], [key], keep_last=columns)
+                self.con.execute(f"UPDATE {table} SET {', '.join(f'{c} = u.{c}' for c in columns)} "
+                                 f"FROM ({select}) u WHERE {table}.{key} = u.{key}")
+
+        self._write(table, "update", run)
+        return source.num_rows
 
     def _require_writer(self) -> None:
         if self.read_only:
@@ -282,3 +314,56 @@ def _to_db(value: Any) -> Any:
     if isinstance(value, dict):
         return json.dumps(value, sort_keys=True)
     return value
+
+
+_REGISTERED = itertools.count()
+_ORD = "_wf_ord"
+
+
+def _arrow_rows(rows: Iterable[dict[str, Any]] | pa.Table) -> pa.Table | None:
+    """Rows as an Arrow table: dict values become JSON text (sorted keys), column types are inferred."""
+    import pyarrow as pa
+
+    if isinstance(rows, pa.Table):
+        return rows
+    if isinstance(rows, pa.RecordBatch):
+        return pa.Table.from_batches([rows])
+    rows = rows if isinstance(rows, list) else list(rows)
+    if not rows:
+        return None
+    columns = list(rows[0])
+    arrays = []
+    for c in columns:
+        values = [_to_db(r.get(c)) for r in rows]
+        try:
+            arrays.append(pa.array(values))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError) as exc:
+            raise StoreError(f"column {c}", f"its values cannot be written together: {exc}",
+                             "give every row of a column one type (numbers, text, lists of text, ...)") from None
+    return pa.Table.from_arrays(arrays, names=columns)
+
+
+def _with_ordinal(source: pa.Table) -> pa.Table:
+    import pyarrow as pa
+
+    return source.append_column(_ORD, pa.array(range(source.num_rows), type=pa.int64()))
+
+
+def _collapsed(con: duckdb.DuckDBPyConnection, name: str, columns: Sequence[str], key: Sequence[str],
+               keep_last: Sequence[str]) -> str:
+    """A SELECT of the registered rows with one row per key, as inserting them one at a time leaves it: the
+    first row of a key, with the last row's ``keep_last`` columns. Rows with distinct keys pass through."""
+    keys = ", ".join(key)
+    dupes = con.execute(f"SELECT count(*) - count(DISTINCT ({keys})) FROM {name}").fetchone()[0]
+    cols = ", ".join(columns)
+    if not dupes:
+        return f"SELECT {cols} FROM {name}"
+    firsts = (f"SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY {keys} ORDER BY {_ORD}) AS _wf_n "
+              f"FROM {name}) WHERE _wf_n = 1")
+    if not keep_last:
+        return f"SELECT {cols} FROM ({firsts})"
+    lasts = (f"SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY {keys} ORDER BY {_ORD} DESC) AS _wf_n "
+             f"FROM {name}) WHERE _wf_n = 1")
+    picked = ", ".join(f"l.{c} AS {c}" if c in keep_last else f"f.{c} AS {c}" for c in columns)
+    on = " AND ".join(f"f.{k} IS NOT DISTINCT FROM l.{k}" for k in key)
+    return f"SELECT {picked} FROM ({firsts}) f JOIN ({lasts}) l ON {on}"
