@@ -72,10 +72,8 @@ def evaluate_cmd(ctx: click.Context, model_ref: str, names: tuple[str, ...], lim
 @click.pass_context
 def models_cmd(ctx: click.Context, as_json: bool) -> None:
     """List training runs and evaluated models with their latest pass@1 per benchmark."""
-    from warriorflow.evaluation.records import model_table
+    from warriorflow.evaluation.records import decisions, model_table
     from warriorflow.store.rating_store import RatingStore
-
-    from warriorflow.evaluation.records import decisions
 
     config = config_of(ctx)
     latest = None

@@ -95,6 +95,9 @@ from scipy.special import expit, log_expit
 from warriorflow.method.rating import BASE, CI_PERCENTILES, PRIOR_TIES, SCALE, BattleVotes, battle_result
 
 FEATURES = ("length", "headers", "lists", "bold")
+FEATURES_VERSION = 1
+"""Version of :func:`style_features`: stored counts (the ``response_style`` table) of another version are
+computed again. Bump it with any change to what the features count."""
 STYLE_PRIOR = 0.01
 CONSTANT_STD = 1e-12
 
@@ -194,9 +197,15 @@ def style_differences(pairs: Iterable[tuple[Sequence[int], Sequence[int]]]) -> n
     k = len(FEATURES)
     if not rows:
         return np.zeros((0, k))
-    a = np.array([r[0] for r in rows], dtype=np.float64)
-    b = np.array([r[1] for r in rows], dtype=np.float64)
-    if a.shape != (len(rows), k) or b.shape != a.shape:
+    return count_differences(np.array([r[0] for r in rows], dtype=np.float64),
+                             np.array([r[1] for r in rows], dtype=np.float64))
+
+
+def count_differences(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """:func:`style_differences` from two (battles, features) arrays of the attackers' and defenders' counts."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    k = len(FEATURES)
+    if a.ndim != 2 or a.shape[1] != k or b.shape != a.shape:
         raise ValueError(f"style features must have {k} counts ({', '.join(FEATURES)}) per response")
     if (a < 0).any() or (b < 0).any():
         raise ValueError("style feature counts must be >= 0")
@@ -344,14 +353,39 @@ def bt_style(battles: Iterable[BattleVotes], features: Mapping[str, tuple[Sequen
     used = [bt for bt in battles if bt.battle_id in features]
     experts = sorted({e for bt in used for e in (bt.attacker, bt.defender)})
     index = {e: i for i, e in enumerate(experts)}
+    k = len(FEATURES)
+    counts = [features[bt.battle_id] for bt in used]
+    return bt_style_arrays(np.array([index[bt.attacker] for bt in used], dtype=np.int64),
+                           np.array([index[bt.defender] for bt in used], dtype=np.int64),
+                           np.array([battle_result(bt) for bt in used], dtype=np.float64),
+                           np.array([tuple(c[0]) for c in counts], dtype=np.float64).reshape(-1, k),
+                           np.array([tuple(c[1]) for c in counts], dtype=np.float64).reshape(-1, k),
+                           experts, len(battles) - len(used), rounds, seed, initial=initial, prior=prior,
+                           style_prior=style_prior, scale=scale, base=base)
+
+
+def bt_style_arrays(a: np.ndarray, b: np.ndarray, s: np.ndarray, counts_a: np.ndarray, counts_b: np.ndarray,
+                    experts: Sequence[str], left_out: int = 0, rounds: int = 0, seed: int = 0, *,
+                    initial: float = 1000.0, prior: float = PRIOR_TIES, style_prior: float = STYLE_PRIOR,
+                    scale: float = SCALE, base: float = BASE) -> StyleControlled:
+    """:func:`bt_style` on the battles of the fit given as arrays in log order: attacker and defender indices
+    into the sorted ``experts``, the results, both responses' (battles, features) counts; ``left_out`` battles
+    of the log had no features. Experts that fought none of these battles are left out of the fit."""
+    if rounds < 0:
+        raise ValueError(f"rounds must be >= 0, not {rounds}")
+    a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    s = np.asarray(s, dtype=np.float64)
     none = {"log_odds": None, "elo": None, "lo": None, "hi": None}
-    if not used:
-        return StyleControlled({}, {f: dict(none) for f in FEATURES}, 0, len(battles))
-    m = len(experts)
-    a = np.array([index[bt.attacker] for bt in used], dtype=np.int64)
-    b = np.array([index[bt.defender] for bt in used], dtype=np.int64)
-    s = np.array([battle_result(bt) for bt in used], dtype=np.float64)
-    diffs = style_differences(features[bt.battle_id] for bt in used)
+    if not len(a):
+        return StyleControlled({}, {f: dict(none) for f in FEATURES}, 0, left_out)
+    present = np.unique(np.concatenate([a, b]))  # the experts of the fit, in sorted-name order
+    remap = np.full(len(experts), -1, dtype=np.int64)
+    remap[present] = np.arange(len(present))
+    a, b = remap[a], remap[b]
+    index = {experts[int(i)]: j for j, i in enumerate(present)}
+    m = len(index)
+    n_used = len(a)
+    diffs = count_differences(counts_a, counts_b)
     z, mean, std, varies = standardize(diffs)
     x = z[:, varies]
     kw = dict(prior=prior, style_prior=style_prior)
@@ -361,10 +395,11 @@ def bt_style(battles: Iterable[BattleVotes], features: Mapping[str, tuple[Sequen
     lo = hi = beta_lo = beta_hi = None
     if rounds:
         rng = np.random.default_rng(seed)
-        counts = rng.multinomial(len(used), np.full(len(used), 1.0 / len(used)), size=rounds)
+        uniform = np.full(n_used, 1.0 / n_used)
         start = np.concatenate([theta, beta])
         th_r, be_r = [], []
-        for c in counts:
+        for _ in range(rounds):  # one multinomial row at a time: the rows of size=rounds, never all in memory
+            c = rng.multinomial(n_used, uniform)
             t_, b_ = fit_style_bt(a, b, s, x, m, weights=c, start=start, **kw)
             th_r.append(t_ * to_elo - (t_ * to_elo).mean() + initial)
             be_r.append(b_ * to_elo)
@@ -385,5 +420,5 @@ def bt_style(battles: Iterable[BattleVotes], features: Mapping[str, tuple[Sequen
     return StyleControlled(
         {e: {"rating": float(ratings[i]), "lo": None if lo is None else float(lo[i]),
              "hi": None if hi is None else float(hi[i])} for e, i in index.items()},
-        coefficients, len(used), len(battles) - len(used), per_expert,
+        coefficients, n_used, left_out, per_expert,
         {f: float(v) for f, v in zip(FEATURES, mean)}, {f: float(v) for f, v in zip(FEATURES, std)})

@@ -20,7 +20,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -127,7 +127,9 @@ class RatingStore:
         deadline, delay = time.monotonic() + wait, 0.05
         while True:
             try:
-                return duckdb.connect(str(self.path), read_only=self.read_only)
+                con = duckdb.connect(str(self.path), read_only=self.read_only, config=_duckdb_config())
+                con.execute("SET enable_progress_bar = false")
+                return con
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower() or time.monotonic() + delay > deadline:
                     raise
@@ -218,70 +220,98 @@ class RatingStore:
                 self.con.execute("ROLLBACK")
             raise StoreError(f"table {table}", f"{what} failed: {exc}",
                              "check the rows against sql/migrations") from None
+        except BaseException:
+            if own:
+                self.con.execute("ROLLBACK")
+            raise
 
     @contextlib.contextmanager
-    def _registered(self, source: pa.Table) -> Iterator[str]:
-        """Register ``source`` (an Arrow table) under a fresh name for the statements of one write."""
+    def _staged(self, rows: Rows) -> Iterator[tuple[str, list[str], int] | None]:
+        """The rows of one write as a relation of the connection with an ordinal column: an Arrow table
+        registered under a fresh name, or a :class:`Select` materialized in a temporary table. Yields (its name,
+        its columns, its row count), or None when there are no rows; unregistered (dropped) afterwards."""
         name = f"_wf_rows_{next(_REGISTERED)}"
-        self.con.register(name, source)
+        if isinstance(rows, Select):
+            self.con.execute(f"CREATE TEMP TABLE {name} AS SELECT *, row_number() OVER () AS {_ORD} "
+                             f"FROM ({rows.sql})", rows.params or None)
+            try:
+                columns = [d[0] for d in self.con.execute(f"SELECT * EXCLUDE ({_ORD}) FROM {name} LIMIT 0").description]
+                n = self.con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+                yield (name, columns, n) if n else None
+            finally:
+                self.con.execute(f"DROP TABLE IF EXISTS temp.{name}")
+            return
+        source = _arrow_rows(rows)
+        if source is None or source.num_rows == 0:
+            yield None
+            return
+        self.con.register(name, _with_ordinal(source))
         try:
-            yield name
+            yield name, list(source.column_names), source.num_rows
         finally:
             self.con.unregister(name)
 
-    def upsert(self, table: str, rows: Iterable[dict[str, Any]] | pa.Table, key: Sequence[str],
-               update: Sequence[str] = ()) -> int:
+    def upsert(self, table: str, rows: Rows, key: Sequence[str], update: Sequence[str] = ()) -> int:
         """Insert rows; on a key conflict leave the row (content-addressed) or update ``update`` columns.
 
-        ``rows`` are dicts (every row names the columns of the first; a missing one is NULL) or an Arrow table.
-        They go in as one ``INSERT ... SELECT`` from the rows registered as an Arrow table, with the
-        semantics of inserting them one by one: of rows repeating a key, the first is inserted (or, when the
-        key is stored, left out) and the last one's ``update`` columns win. Returns the number of rows sent.
-        All rows are written in one transaction.
+        ``rows`` are dicts (every row names the columns of the first; a missing one is NULL), an Arrow table, or a
+        :class:`Select` whose rows never pass through Python. They go in as one ``INSERT ... SELECT`` from the
+        rows registered as an Arrow table (a Select: materialized in a temporary table), with the semantics of
+        inserting them one by one: of rows repeating a key, the first is inserted (or, when the key is stored,
+        left out) and the last one's ``update`` columns win (a Select's row order is its scan order). Returns
+        the number of rows sent. All rows are written in one transaction.
         """
         self._require_writer()
-        source = _arrow_rows(rows)
-        if source is None or source.num_rows == 0:
-            return 0
-        columns = list(source.column_names)
-        for ident in (table, *columns, *key, *update):
+        for ident in (table, *key, *update):
             if not _IDENT.match(ident):
                 raise StoreError(f"table {table}", f"bad identifier {ident!r}", "use lower_snake_case names")
         conflict = f"ON CONFLICT ({', '.join(key)}) " + (
             "DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in update) if update else "DO NOTHING"
         )
-        cols = ", ".join(columns)
+        sent = 0
 
         def run() -> None:
-            with self._registered(_with_ordinal(source)) as name:
+            nonlocal sent
+            with self._staged(rows) as staged:
+                if staged is None:
+                    return
+                name, columns, sent = staged
+                _check_idents(table, columns)
+                cols = ", ".join(columns)
                 select = _collapsed(self.con, name, columns, key, keep_last=update)
                 self.con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM ({select}) {conflict}")
 
-        self._write(table, "upsert", run)
-        return source.num_rows
+        if isinstance(rows, Select) or _has_rows(rows):
+            self._write(table, "upsert", run)
+        return sent
 
-    def update(self, table: str, key: str, rows: Iterable[dict[str, Any]] | pa.Table) -> int:
+    def update(self, table: str, key: str, rows: Rows) -> int:
         """Set the given columns of existing rows, found by ``key`` (every row names the same columns; of rows
-        repeating a key the last wins). One ``UPDATE ... FROM`` the rows registered as an Arrow table."""
+        repeating a key the last wins). One ``UPDATE ... FROM`` the rows registered as an Arrow table (or a
+        :class:`Select`)."""
         self._require_writer()
-        source = _arrow_rows(rows)
-        if source is None or source.num_rows == 0:
-            return 0
-        columns = [c for c in source.column_names if c != key]
-        for ident in (table, key, *columns):
+        for ident in (table, key):
             if not _IDENT.match(ident):
                 raise StoreError(f"table {table}", f"bad identifier {ident!r}", "use lower_snake_case names")
-        if not columns:
-            return source.num_rows
+        sent = 0
 
         def run() -> None:
-            with self._registered(_with_ordinal(source)) as name:
+            nonlocal sent
+            with self._staged(rows) as staged:
+                if staged is None:
+                    return
+                name, all_columns, sent = staged
+                _check_idents(table, all_columns)
+                columns = [c for c in all_columns if c != key]
+                if not columns:
+                    return
                 select = _collapsed(self.con, name, [key, *columns], [key], keep_last=columns)
                 self.con.execute(f"UPDATE {table} SET {', '.join(f'{c} = u.{c}' for c in columns)} "
                                  f"FROM ({select}) u WHERE {table}.{key} = u.{key}")
 
-        self._write(table, "update", run)
-        return source.num_rows
+        if isinstance(rows, Select) or _has_rows(rows):
+            self._write(table, "update", run)
+        return sent
 
     def _require_writer(self) -> None:
         if self.read_only:
@@ -297,6 +327,17 @@ class RatingStore:
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row)) for row in cur.fetchall()]
 
+    def stream(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None,
+               rows: int = 1 << 16) -> pa.RecordBatchReader:
+        """``sql``'s result as Arrow record batches of up to ``rows`` rows, produced as they are read (a
+        result too big for memory is never held whole). Run nothing else on the store until it is read."""
+        try:
+            self.con.complete()  # a partly read execute() result (a fetchone) would block a streamed one
+            return self.con.sql(sql, params=params or None).to_arrow_reader(rows)
+        except (duckdb.IOException, duckdb.SerializationException, duckdb.InternalException) as exc:
+            raise StoreError(f"rating store {self.path}", f"cannot be read: {str(exc).splitlines()[0]}",
+                             "the file may be damaged; restore it from a backup") from None
+
     def named(self, name: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
         return self.query(load_query(name), params)
 
@@ -310,13 +351,45 @@ class RatingStore:
         self.close()
 
 
+MEMORY_ENV = "WARRIORFLOW_DUCKDB_MEMORY"
+DEFAULT_MEMORY = "2GB"
+
+
+def _duckdb_config() -> dict[str, Any]:
+    """DuckDB's settings for every connection: its memory (``WARRIORFLOW_DUCKDB_MEMORY``, default 2GB; beyond it
+    joins, sorts and aggregates spill to ``<store>.tmp``)."""
+    return {"memory_limit": os.environ.get(MEMORY_ENV) or DEFAULT_MEMORY}
+
+
 def _to_db(value: Any) -> Any:
     if isinstance(value, dict):
         return json.dumps(value, sort_keys=True)
     return value
 
 
+@dataclass(frozen=True)
+class Select:
+    """Rows for :meth:`RatingStore.upsert` / :meth:`RatingStore.update` given as a SELECT on the store's
+    connection (over its tables, temporary tables or a registered Arrow table): written without passing
+    through Python."""
+
+    sql: str
+    params: Sequence[Any] | Mapping[str, Any] | None = None
+
+
+Rows = "Iterable[dict[str, Any]] | pa.Table | Select"
 _REGISTERED = itertools.count()
+
+
+def _has_rows(rows: Any) -> bool:
+    """False for an empty list (nothing to write, no transaction); anything else is looked at when written."""
+    return not (isinstance(rows, (list, tuple)) and not rows)
+
+
+def _check_idents(table: str, columns: Sequence[str]) -> None:
+    for ident in columns:
+        if not _IDENT.match(ident):
+            raise StoreError(f"table {table}", f"bad identifier {ident!r}", "use lower_snake_case names")
 _ORD = "_wf_ord"
 
 
