@@ -231,44 +231,74 @@ def standardize(diffs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
 # The fit
 # --------------------------------------------------------------------------------------------------
 
-def _design(a: np.ndarray, b: np.ndarray, x: np.ndarray, m: int) -> np.ndarray:
-    n = len(a)
-    d = np.zeros((n, m + x.shape[1]))
-    rows = np.arange(n)
-    d[rows, a] = 1.0
-    d[rows, b] = -1.0
-    d[:, m:] = x
-    return d
+class _Battles:
+    """The battles of one fit in the structure of their design matrix (+1 at the attacker's column, -1 at the
+    defender's, then the style columns), never built as a dense n x (m + k) matrix: products with it are a
+    gather and a few ``bincount``s, so one Newton step costs O(n k) rather than O(n (m + k)^2). Battles of
+    weight 0 (left out of a bootstrap round) are dropped."""
+
+    def __init__(self, a: np.ndarray, b: np.ndarray, x: np.ndarray, s: np.ndarray, w: np.ndarray, m: int):
+        keep = w > 0
+        if not keep.all():
+            a, b, x, s, w = a[keep], b[keep], x[keep], s[keep], w[keep]
+        self.a, self.b, self.x, self.s, self.w, self.m = a, b, x, s, w, m
+        self.pair = a * m + b
+
+    def linear(self, p: np.ndarray) -> np.ndarray:
+        """design @ p"""
+        m = self.m
+        return p[:m][self.a] - p[:m][self.b] + self.x @ p[m:]
+
+    def transpose_times(self, r: np.ndarray) -> np.ndarray:
+        """design.T @ r"""
+        m = self.m
+        return np.concatenate([np.bincount(self.a, r, m) - np.bincount(self.b, r, m), self.x.T @ r])
+
+    def fisher(self, v: np.ndarray) -> np.ndarray:
+        """design.T @ diag(v) @ design"""
+        m, k = self.m, self.x.shape[1]
+        out = np.empty((m + k, m + k))
+        pairs = np.bincount(self.pair, v, m * m).reshape(m, m)
+        out[:m, :m] = np.diag(np.bincount(self.a, v, m) + np.bincount(self.b, v, m)) - pairs - pairs.T
+        vx = self.x * v[:, None]
+        cross = np.empty((m, k))
+        for c in range(k):
+            cross[:, c] = np.bincount(self.a, vx[:, c], m) - np.bincount(self.b, vx[:, c], m)
+        out[:m, m:] = cross
+        out[m:, :m] = cross.T
+        out[m:, m:] = self.x.T @ vx
+        return out
 
 
-def _objective(p, design, s, w, virtual, m, style_prior) -> float:
-    z = design @ p
-    ll = float(w @ (s * log_expit(z) + (1.0 - s) * log_expit(-z)))
+def _objective(p, battles: _Battles, virtual, m, style_prior) -> float:
+    z = battles.linear(p)
+    # s log sigmoid(z) + (1 - s) log sigmoid(-z), with log sigmoid(-z) = log sigmoid(z) - z
+    ll = float(battles.w @ (log_expit(z) - (1.0 - battles.s) * z))
     theta = p[:m]
     ll += float(np.sum(virtual * log_expit(theta[:, None] - theta[None, :])))
     return ll - 0.5 * style_prior * float(p[m:] @ p[m:])
 
 
-def _newton(design, s, w, virtual, m, style_prior, p0) -> np.ndarray:
+def _newton(battles: _Battles, virtual, m, style_prior, p0) -> np.ndarray:
     """Maximise the penalized log-likelihood; returns (theta with mean 0, beta) in natural units."""
-    k = design.shape[1] - m
+    k = battles.x.shape[1]
+    s, w = battles.s, battles.w
     gauge = np.zeros((m + k, m + k))
     gauge[:m, :m] = 1.0 / m  # the likelihood ignores a shift of every theta: fix their mean
     ridge = np.zeros(m + k)
     ridge[m:] = style_prior
     p = np.array(p0, dtype=np.float64)
     p[:m] -= p[:m].mean()
-    ll = _objective(p, design, s, w, virtual, m, style_prior)
+    ll = _objective(p, battles, virtual, m, style_prior)
     for _ in range(_NEWTON_MAX_ITER):
-        z = design @ p
-        prob = expit(z)
-        grad = design.T @ (w * (s - prob))
+        prob = expit(battles.linear(p))
+        grad = battles.transpose_times(w * (s - prob))
         theta = p[:m]
         diff = theta[:, None] - theta[None, :]
         q = virtual * expit(-diff)  # d/dtheta of the virtual ties' log sigmoid
         grad[:m] += q.sum(axis=1) - q.sum(axis=0)
         grad -= ridge * p
-        fisher = (design * (w * prob * (1.0 - prob))[:, None]).T @ design
+        fisher = battles.fisher(w * prob * (1.0 - prob))
         f = virtual * expit(diff) * expit(-diff)
         f = f + f.T
         fisher[:m, :m] += np.diag(f.sum(axis=1)) - f
@@ -284,7 +314,7 @@ def _newton(design, s, w, virtual, m, style_prior, p0) -> np.ndarray:
         t = 1.0
         for _ in range(60):
             cand = p + t * step
-            ll_c = _objective(cand, design, s, w, virtual, m, style_prior)
+            ll_c = _objective(cand, battles, virtual, m, style_prior)
             if ll_c >= ll - 1e-12 * abs(ll):
                 break
             t /= 2
@@ -314,7 +344,7 @@ def fit_style_bt(a: np.ndarray, b: np.ndarray, s: np.ndarray, x: np.ndarray, m: 
     w = np.ones(len(a)) if weights is None else np.asarray(weights, dtype=np.float64)
     virtual = (prior / 2.0) * (1.0 - np.eye(m))  # prior virtual ties per pair: prior/2 wins each way
     p0 = np.zeros(m + x.shape[1]) if start is None else start
-    p = _newton(_design(a, b, x, m), s, w, virtual, m, style_prior, p0)
+    p = _newton(_Battles(a, b, x, s, w, m), virtual, m, style_prior, p0)
     return p[:m], p[m:]
 
 

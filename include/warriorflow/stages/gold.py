@@ -44,14 +44,14 @@ def gold_stage(config: Config, store: RatingStore, run_id: str) -> Outcome:
         if not log.n_battles:
             return Outcome({"instructions": 0, "gold": 0, "new_or_changed": 0}, [f"rating version {version}"])
         sums = log.score_sums(elo, alpha)
-        store.con.register("_wf_scores_src", pa.table({
+        store.register("_wf_scores_src", pa.table({
             "slot": pa.array(np.arange(len(sums.final), dtype=np.int64)), "final_score": pa.array(sums.final),
             "elo_expectation": pa.array(sums.elo_expectation), "local_score": pa.array(sums.local),
             "n_battles": pa.array(sums.battles.astype(np.int32))}))
         try:
             run_script(store, "gold_choice", {"eps": GOLD_TIE_EPS})
         finally:
-            store.con.unregister("_wf_scores_src")
+            store.unregister("_wf_scores_src")
         lacking = store.query("SELECT instruction_id, expert FROM _wf_gold WHERE response_id IS NULL LIMIT 1")
         if lacking:
             raise StoreError(f"instruction {lacking[0]['instruction_id']}",

@@ -245,11 +245,11 @@ class RatingStore:
         if source is None or source.num_rows == 0:
             yield None
             return
-        self.con.register(name, _with_ordinal(source))
+        self.register(name, _with_ordinal(source))
         try:
             yield name, list(source.column_names), source.num_rows
         finally:
-            self.con.unregister(name)
+            self.unregister(name)
 
     def upsert(self, table: str, rows: Rows, key: Sequence[str], update: Sequence[str] = ()) -> int:
         """Insert rows; on a key conflict leave the row (content-addressed) or update ``update`` columns.
@@ -337,6 +337,15 @@ class RatingStore:
         except (duckdb.IOException, duckdb.SerializationException, duckdb.InternalException) as exc:
             raise StoreError(f"rating store {self.path}", f"cannot be read: {str(exc).splitlines()[0]}",
                              "the file may be damaged; restore it from a backup") from None
+
+    def register(self, name: str, table: pa.Table) -> None:
+        """Make an Arrow table queryable as ``name`` on this connection (until :meth:`unregister`)."""
+        self.con.complete()  # a partly read execute() result would block the registration
+        self.con.register(name, table)
+
+    def unregister(self, name: str) -> None:
+        self.con.complete()
+        self.con.unregister(name)
 
     def named(self, name: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
         return self.query(load_query(name), params)

@@ -195,11 +195,11 @@ def _register_table(store: RatingStore, name: str, columns: Mapping[str, tuple[A
 
     source = pa.table({c: pa.array(v, type=t) for c, (t, v) in columns.items()})
     view = f"{name}_src"
-    store.con.register(view, source)
+    store.register(view, source)
     try:
         store.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {view}")
     finally:
-        store.con.unregister(view)
+        store.unregister(view)
 
 
 @contextlib.contextmanager
