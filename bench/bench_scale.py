@@ -4,7 +4,7 @@
 
 It builds (once per size, cached under ``--cache``) a store shaped like one after months of flywheel runs, then
 runs one flywheel run's writer steps on a fresh copy of it, **each in its own subprocess** (its peak RSS is that
-step's alone: ``wait4``'s ``ru_maxrss``), through the functions the DAG and the CLI call
+step's alone: the child's VmHWM), through the functions the DAG and the CLI call
 (``stages.base.run_as_writer`` with the real stage, ``store.snapshots.create_snapshot``):
 
 =============== ========================================================================================
@@ -338,24 +338,35 @@ def run_step(step: str, settings: Path) -> dict:
     else:
         raise SystemExit(f"unknown step {step}")
     out["seconds"] = time.perf_counter() - t0
+    out["peak_rss_mb"] = peak_rss_mb()
     return out
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM) in MiB. Not the parent's ``wait4`` rusage: a forked child's
+    ru_maxrss counts the parent's memory at the fork, before the exec."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def measure(step: str, settings: Path) -> dict:
-    """Run ``step`` in a child process; its time (inside the child) and the child's peak RSS."""
+    """Run ``step`` in a child process of its own; its time and peak RSS, both measured in the child."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "include"), str(ROOT),
                                                          os.environ.get("PYTHONPATH", "")])}
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, __file__, "--child", step, "--settings", str(settings)],
                             stdout=subprocess.PIPE, env=env, text=True)
     out_text = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc.wait()
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"step {step} failed (exit {proc.returncode})")
     result = json.loads(out_text.strip().splitlines()[-1])
-    return {"seconds": round(result.pop("seconds"), 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+    return {"seconds": round(result.pop("seconds"), 2), "peak_rss_mb": round(result.pop("peak_rss_mb"), 1),
             "wall_seconds": round(wall, 2), **{k: round(v, 2) if isinstance(v, float) else v
                                                 for k, v in result.items()}}
 

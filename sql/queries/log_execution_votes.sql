@@ -1,16 +1,28 @@
 -- The deterministic execution vote (method/execution.py execution_vote, in SQL) of every battle of the vote log
 -- with both roles executed, added as judge 'execution' where no judge of that name voted
 -- (store/vote_log.py open_log; arena.execution.vote). $w is its weight, $in_weights whether the battle's
--- BattleVotes carries it (a weight other than 1), $w_text its JSON text.
+-- BattleVotes carries it (a weight other than 1), $w_text its JSON text, $k the place of 'execution'
+-- among the sorted judge names and $q its JSON.
 INSERT INTO _wf_log_votes
-WITH pairs AS (
-    SELECT b.pos, a.code_task AND d.code_task AS code_task, a.has_code AS a_code, d.has_code AS d_code,
-           a.status AS a_status, d.status AS d_status, a.status = 'ok' AS a_ok, d.status = 'ok' AS d_ok,
-           a.instruction_passed AS a_inst, d.instruction_passed AS d_inst,
-           a.tests_passed AS a_all, d.tests_passed AS d_all
-    FROM _wf_log_battles b
-    JOIN executions a ON a.battle_id = b.battle_id AND a.role = 'attacker'
-    JOIN executions d ON d.battle_id = b.battle_id AND d.role = 'defender'
+WITH roles AS (
+    SELECT battle_id,
+           count(*) FILTER (WHERE role = 'attacker') AS n_a, count(*) FILTER (WHERE role = 'defender') AS n_d,
+           bool_or(code_task) FILTER (WHERE role = 'attacker') AS a_task,
+           bool_or(code_task) FILTER (WHERE role = 'defender') AS d_task,
+           bool_or(has_code) FILTER (WHERE role = 'attacker') AS a_code,
+           bool_or(has_code) FILTER (WHERE role = 'defender') AS d_code,
+           max(status) FILTER (WHERE role = 'attacker') AS a_status,
+           max(status) FILTER (WHERE role = 'defender') AS d_status,
+           max(instruction_passed) FILTER (WHERE role = 'attacker') AS a_inst,
+           max(instruction_passed) FILTER (WHERE role = 'defender') AS d_inst,
+           max(tests_passed) FILTER (WHERE role = 'attacker') AS a_all,
+           max(tests_passed) FILTER (WHERE role = 'defender') AS d_all
+    FROM executions GROUP BY battle_id
+), pairs AS (
+    SELECT b.pos, a_task AND d_task AS code_task, a_code, d_code, a_status, d_status,
+           a_status = 'ok' AS a_ok, d_status = 'ok' AS d_ok, a_inst, d_inst, a_all, d_all
+    FROM roles JOIN _wf_log_battles b USING (battle_id)
+    WHERE n_a = 1 AND n_d = 1
 ), decided AS (
     SELECT pos, CASE
         WHEN NOT code_task THEN NULL
@@ -24,7 +36,8 @@ WITH pairs AS (
         END AS verdict
     FROM pairs
 )
-SELECT pos, 'execution' AS judge, 1 AS jrank, verdict, $w::DOUBLE AS w, $in_weights AS in_weights, $w_text AS w_text
+SELECT pos, 'execution' AS judge, 1 AS jrank, verdict, $w::DOUBLE AS w, $in_weights AS in_weights, $w_text AS w_text,
+       $k AS k, $q AS q
 FROM decided
 WHERE verdict IS NOT NULL
   AND pos NOT IN (SELECT pos FROM _wf_log_votes WHERE judge = 'execution');

@@ -4,7 +4,8 @@
 -- P'(attacker) - P'(defender), against the margin; any other judge by agreement (an invalid half: invalid; a
 -- disagreeing pair: tie). A competitor's vote on its own battle never counts.
 -- _wf_log_judges (judge, ea = exp(-beta/2), eb = exp(beta/2), w, in_weights) holds each judge's debiasing
--- factors (computed in Python, as votes.debias does), its weight and the weight's JSON text. jrank orders a battle's votes as the
+-- factors (computed in Python, as votes.debias does), its weight and the weight's JSON text, its place k among
+-- the judges' names sorted as Python sorts them and its name as JSON (q). jrank orders a battle's votes as the
 -- BattleVotes mapping holds them: judges by name (jrank 0), then an added execution vote (jrank 1).
 CREATE OR REPLACE TEMP TABLE _wf_log_votes AS
 WITH cast_votes AS (
@@ -38,5 +39,5 @@ SELECT p.pos, p.judge, 0 AS jrank,
             WHEN any_invalid THEN 'invalid'
             WHEN lo = hi THEN lo
             ELSE 'tie' END AS verdict,
-       j.w, j.in_weights, j.w_text
+       j.w, j.in_weights, j.w_text, j.k, j.q
 FROM per_judge p JOIN _wf_log_judges j USING (judge);

@@ -166,6 +166,12 @@ def _tally(b: BattleVotes) -> tuple[float, float]:
     return t_a, t_b
 
 
+def tallies(b: BattleVotes) -> tuple[float, float]:
+    """(t_attacker, t_defender): the weighted counts of the votes for each side, added in the order the
+    battle's votes mapping holds them (the numbers ``local_scores`` and ``battle_result`` decide by)."""
+    return _tally(b)
+
+
 def local_scores(b: BattleVotes) -> tuple[float, float]:
     """(x_attacker, x_defender): each side's share of the decisive votes; (0.5, 0.5) when there are none."""
     t_a, t_b = _tally(b)

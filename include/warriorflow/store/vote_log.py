@@ -15,6 +15,7 @@ import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,9 @@ from warriorflow.method.rating import (
     elo_fold_arrays,
     log_record,
     score_sums,
+    tallies,
 )
+from warriorflow.errors import StoreError
 from warriorflow.method.votes import EXECUTION_JUDGE, PROB_FLOOR, CastVote
 from warriorflow.store.jsonl import JSONLError, encode_line, iter_jsonl
 from warriorflow.store.rating_store import RatingStore, load_query
@@ -64,7 +67,7 @@ def calibrated_weights(store: RatingStore) -> dict[str, float]:
 LOG_BATCH = 1 << 18  # battles per Arrow record batch when the log is streamed
 _PARAM = re.compile(r"\$([a-z_]+)")
 _LOG_TABLES = ("_wf_log_results", "_wf_log_votes", "_wf_log_names", "_wf_log_judges", "_wf_log_experts",
-               "_wf_log_battles", "_wf_log_slots")
+               "_wf_log_battles", "_wf_log_slots", "_wf_log_patterns", "_wf_log_meanings", "_wf_log_slot_base")
 
 
 def run_script(store: RatingStore, name: str, params: Mapping[str, Any] | None = None) -> None:
@@ -75,6 +78,31 @@ def run_script(store: RatingStore, name: str, params: Mapping[str, Any] | None =
         body = "\n".join(line for line in statement.splitlines() if not line.lstrip().startswith("--")).strip()
         if body:
             store.con.execute(body, {k: params[k] for k in dict.fromkeys(_PARAM.findall(body))})
+
+
+MAX_SLOTS = 54  # judge slots a DECIMAL(38,0) vote pattern holds: 5^54 > 10^38 > 5^53
+_CODES = {1: "attacker", 2: "defender", 3: "tie", 4: "invalid"}
+
+
+def pattern_meaning(pattern: int, slots: Sequence[tuple[str, float, bool]]) -> dict[str, Any]:
+    """What a battle's vote pattern (sql/queries/log_patterns.sql) means, by the method's own functions:
+    ``slots`` are (judge, weight, whether the weight is recorded) in the order of the battle's votes mapping
+    (judges by name, then the added execution vote)."""
+    votes: dict[str, str] = {}
+    weights: dict[str, float] = {}
+    rest = pattern
+    for name, weight, recorded in slots:
+        rest, code = divmod(rest, 5)
+        if code:
+            votes[name] = _CODES[code]
+            if recorded:
+                weights[name] = weight
+    b = BattleVotes("-", "-", "attacker", "defender", votes, weights or None)
+    t_a, t_b = tallies(b)
+    return {"pattern": pattern, "t_a": t_a, "t_b": t_b, "s": battle_result(b),
+            "n_invalid": sum(v == "invalid" for v in votes.values()), "has_execution": EXECUTION_JUDGE in votes,
+            "votes_json": json.dumps(votes, sort_keys=True),
+            "weights_json": json.dumps(weights, sort_keys=True) if weights else None}
 
 
 @dataclass(eq=False)
@@ -221,6 +249,8 @@ def open_log(store: RatingStore, arena: ArenaSettings | None = None) -> Iterator
     log = Log(store, (), 0)
     try:
         run_script(store, "log_battles")
+        names = sorted(set(judges) | {EXECUTION_JUDGE})  # the judges in Python's order: k = 1, 2, ...
+        k_of = {name: k for k, name in enumerate(names, start=1)}
         betas = [priors.get(j, 0.0) for j in judges]
         weights = [calibrated.get(j, 1.0) for j in judges]
         _register_table(store, "_wf_log_judges", {
@@ -229,15 +259,36 @@ def open_log(store: RatingStore, arena: ArenaSettings | None = None) -> Iterator
             "eb": (pa.float64(), [math.exp(beta / 2) for beta in betas]),
             "w": (pa.float64(), weights),
             "in_weights": (pa.bool_(), [j in calibrated for j in judges]),
-            "w_text": (pa.string(), [json.dumps(w) if j in calibrated else None for j, w in zip(judges, weights)])})
+            "w_text": (pa.string(), [json.dumps(w) if j in calibrated else None for j, w in zip(judges, weights)]),
+            "k": (pa.int32(), [k_of[j] for j in judges]),
+            "q": (pa.string(), [json.dumps(j) for j in judges])})
         run_script(store, "log_votes", {"floor": PROB_FLOOR, "probabilistic": rule.enabled, "margin": rule.margin})
         if ex.enabled and ex.vote:
-            run_script(store, "log_execution_votes", {"w": float(ex.vote_weight), "in_weights": ex.vote_weight != 1.0,
-                                                      "w_text": json.dumps(ex.vote_weight)})
+            run_script(store, "log_execution_votes", {
+                "w": float(ex.vote_weight), "in_weights": ex.vote_weight != 1.0, "w_text": json.dumps(ex.vote_weight),
+                "k": k_of[EXECUTION_JUDGE], "q": json.dumps(EXECUTION_JUDGE)})
         experts = [r["name"] for r in store.query("SELECT name FROM _wf_log_experts ORDER BY idx")]
-        names = sorted(set(experts) | set(judges) | {EXECUTION_JUDGE})
-        _register_table(store, "_wf_log_names", {"name": (pa.string(), names),
-                                                  "q": (pa.string(), [json.dumps(n) for n in names])})
+        store.con.execute("ALTER TABLE _wf_log_experts ADD COLUMN q VARCHAR")
+        _register_table(store, "_wf_log_names", {"name": (pa.string(), experts),
+                                                  "q": (pa.string(), [json.dumps(n) for n in experts])})
+        store.con.execute("UPDATE _wf_log_experts e SET q = n.q FROM _wf_log_names n WHERE n.name = e.name")
+        # the slots: judge names in Python's order, then the added execution vote
+        slots = [(name, calibrated.get(name, 1.0), name in calibrated) for name in names]
+        slots.append((EXECUTION_JUDGE, float(ex.vote_weight), ex.vote_weight != 1.0))
+        if len(slots) > MAX_SLOTS:
+            raise StoreError(f"the vote log's {len(names)} judges", f"are more than the {MAX_SLOTS - 1} a vote pattern "
+                             "holds", "rate with fewer judges (the registry's judge role)")
+        _register_table(store, "_wf_log_slot_base", {
+            "slot": (pa.int32(), list(range(1, len(slots) + 1))),
+            "base": (pa.decimal128(38, 0), [Decimal(5) ** i for i in range(len(slots))])})
+        run_script(store, "log_patterns", {"n_names": len(names)})
+        patterns = [int(r["pattern"]) for r in store.query("SELECT DISTINCT pattern FROM _wf_log_patterns")]
+        meanings = [pattern_meaning(p, slots) for p in sorted(set(patterns) | {0})]
+        _register_table(store, "_wf_log_meanings", {
+            "pattern": (pa.decimal128(38, 0), [Decimal(m["pattern"]) for m in meanings]),
+            **{c: (t, [m[c] for m in meanings]) for c, t in (
+                ("t_a", pa.float64()), ("t_b", pa.float64()), ("s", pa.float64()), ("n_invalid", pa.int32()),
+                ("has_execution", pa.bool_()), ("votes_json", pa.string()), ("weights_json", pa.string()))}})
         run_script(store, "log_results")
         n = store.query("SELECT count(*) AS n FROM _wf_log_battles")[0]["n"]
         log = Log(store, tuple(experts), int(n))
