@@ -34,13 +34,14 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from warriorflow.errors import ConfigError
 
-__all__ = ["KCenterResult", "k_center_greedy", "k_center_greedy_reference", "resolve_budget"]
+__all__ = ["ArrayCenters", "CenterSource", "KCenterResult", "k_center_greedy", "k_center_greedy_reference",
+           "resolve_budget"]
 
 # --------------------------------------------------------------------------------------------------
 # Budget
@@ -130,10 +131,17 @@ def _as_matrix(x: Any, name: str, d: int | None = None) -> np.ndarray:
     return a
 
 
-def _check_args(candidates: Any, budget: int, centers: Any, first: int | None) -> tuple[np.ndarray, np.ndarray, int]:
+def _check_args(candidates: Any, budget: int, centers: Any, first: int | None) -> tuple[np.ndarray, CenterSource, int]:
     x = _as_matrix(candidates, "candidates")
     n, d = x.shape
-    old = _as_matrix(centers, "centers", d) if centers is not None else np.empty((0, d), np.float32)
+    if centers is None:
+        old: CenterSource = ArrayCenters(np.empty((0, d), np.float32))
+    elif isinstance(centers, np.ndarray) or not hasattr(centers, "chunks"):
+        old = ArrayCenters(_as_matrix(centers, "centers", d))
+    else:
+        old = centers
+        if len(old) and old.dim != d:
+            raise ValueError(f"centers has {old.dim} columns but the candidates have {d}")
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 0:
         raise ValueError(f"budget must be a whole number >= 0, got {budget!r} (see resolve_budget)")
     if first is not None:
@@ -158,6 +166,47 @@ def _sq_rows(diff: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", diff, diff)
 
 
+class CenterSource(Protocol):
+    """The old centers (earlier selections) of a warm start, read as a stream: never all in memory.
+
+    ``len()`` is their number and ``dim`` their dimension; ``chunks(rows)`` yields them in their fixed order as
+    float32 blocks of ``rows`` rows (the last one shorter); ``rows(index)`` gives the ones at those positions
+    (float32, in the order asked). A store-backed source reads them from the store, a chunk at a time."""
+
+    dim: int
+
+    def __len__(self) -> int: ...
+    def chunks(self, rows: int) -> Iterable[np.ndarray]: ...
+    def rows(self, index: np.ndarray) -> np.ndarray: ...
+
+
+class ArrayCenters:
+    """A :class:`CenterSource` over a float32 matrix in memory."""
+
+    def __init__(self, centers: np.ndarray):
+        self.array = centers
+        self.dim = centers.shape[1]
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def chunks(self, rows: int) -> Iterable[np.ndarray]:
+        for c0 in range(0, len(self.array), rows):
+            yield self.array[c0 : c0 + rows]
+
+    def rows(self, index: np.ndarray) -> np.ndarray:
+        return self.array[index]
+
+
+def _checked_chunk(block: Any, d: int) -> np.ndarray:
+    block = np.ascontiguousarray(block, dtype=np.float32)
+    if block.ndim != 2 or block.shape[1] != d:
+        raise ValueError(f"centers have {block.shape[-1]} columns but the candidates have {d}")
+    if block.size and not np.isfinite(block).all():
+        raise ValueError("centers holds NaN or infinite values")
+    return block
+
+
 def _threads_for(n: int) -> int:
     try:
         cores = len(os.sched_getaffinity(0))
@@ -177,7 +226,7 @@ class _Greedy:
     ``near``); only the rare ambiguous ones are compared with every center.
     """
 
-    def __init__(self, x: np.ndarray, old: np.ndarray, capacity: int, pool: ThreadPoolExecutor | None,
+    def __init__(self, x: np.ndarray, old: CenterSource, capacity: int, pool: ThreadPoolExecutor | None,
                  n_threads: int):
         self.x = x
         self.old = old
@@ -185,12 +234,7 @@ class _Greedy:
         self.n, self.d = x.shape
         self.pool = pool
         self.nx = _sq_norms(x)
-        nc = _sq_norms(old) if self.m else np.zeros(0, np.float32)
-        r2 = max(float(self.nx.max(initial=0.0)), float(nc.max(initial=0.0)), 1e-30)
-        # Rigorous bound on the float32 error of one squared distance ||x||^2 - 2 x.c + ||c||^2
-        # (dot product: (d-1) u sum|x_i c_i| <= d eps/2 * 2 R^2; norms and two additions: a few eps R^2),
-        # doubled for margin. Two values closer than twice this may be in either order.
-        self.err = 2.0 * (self.d + 16) * _F32_EPS * r2
+        self.r2 = max(float(self.nx.max(initial=0.0)), 1e-30)  # with the old centers' norms once they are read
         self.mind = np.full(self.n, np.inf, np.float32)
         self.second = np.full(self.n, np.inf, np.float32)
         self.near = np.full(self.n, -1, np.int64)
@@ -202,40 +246,54 @@ class _Greedy:
         self.block_max = np.full(len(self.blocks), np.inf)
         self.picks: list[int] = []
         if self.m:
-            self._init_from_centers(nc)
+            self._init_from_centers()
+        # Rigorous bound on the float32 error of one squared distance ||x||^2 - 2 x.c + ||c||^2
+        # (dot product: (d-1) u sum|x_i c_i| <= d eps/2 * 2 R^2; norms and two additions: a few eps R^2),
+        # doubled for margin. Two values closer than twice this may be in either order.
+        self.err = 2.0 * (self.d + 16) * _F32_EPS * self.r2
 
     @property
     def n_centers(self) -> int:
         return self.m + len(self.picks)
 
-    def _init_from_centers(self, nc: np.ndarray) -> None:
-        """Nearest and second-nearest old center of every candidate, in memory-bounded blocks (gemm)."""
+    def _init_from_centers(self) -> None:
+        """Nearest and second-nearest old center of every candidate, reading the old centers once, a block of
+        ``cols`` at a time (the blocks of the gemm: candidate rows x center columns, memory-bounded)."""
         cols = max(1, min(self.m, _INIT_BLOCK_ELEMENTS // 4096))
         rows = max(1, _INIT_BLOCK_ELEMENTS // cols)
-        for r0 in range(0, self.n, rows):
-            xr = self.x[r0 : r0 + rows]
-            ar = np.arange(len(xr))
-            best = np.full(len(xr), np.inf, np.float32)
-            second = np.full(len(xr), np.inf, np.float32)
-            near = np.zeros(len(xr), np.int64)
-            for c0 in range(0, self.m, cols):
-                g = xr @ self.old[c0 : c0 + cols].T
+        row_blocks = [(r0, min(self.n, r0 + rows)) for r0 in range(0, self.n, rows)]
+        best = [np.full(r1 - r0, np.inf, np.float32) for r0, r1 in row_blocks]
+        second = [np.full(r1 - r0, np.inf, np.float32) for r0, r1 in row_blocks]
+        near = [np.zeros(r1 - r0, np.int64) for r0, r1 in row_blocks]
+        c0 = 0
+        for block in self.old.chunks(cols):
+            block = _checked_chunk(block, self.d)
+            nc = _sq_norms(block)
+            self.r2 = max(self.r2, float(nc.max(initial=0.0)))
+            for b, (r0, r1) in enumerate(row_blocks):
+                xr = self.x[r0:r1]
+                ar = np.arange(len(xr))
+                g = xr @ block.T
                 g *= -2.0
-                g += nc[None, c0 : c0 + cols]  # ||c||^2 - 2 x.c; ||x||^2 is added at the end
+                g += nc[None, :]  # ||c||^2 - 2 x.c; ||x||^2 is added at the end
                 j = g.argmin(axis=1)
                 v1 = g[ar, j]
                 g[ar, j] = np.inf
                 v2 = g.min(axis=1)
-                closer = v1 < best
-                second = np.minimum(np.minimum(second, v2), np.where(closer, best, v1))
-                near = np.where(closer, c0 + j, near)
-                best = np.minimum(best, v1)
-            for v in (best, second):
-                v += self.nx[r0 : r0 + rows]
+                closer = v1 < best[b]
+                second[b] = np.minimum(np.minimum(second[b], v2), np.where(closer, best[b], v1))
+                near[b] = np.where(closer, c0 + j, near[b])
+                best[b] = np.minimum(best[b], v1)
+            c0 += len(block)
+        if c0 != self.m:
+            raise ValueError(f"the centers source gave {c0} centers, not the {self.m} it has")
+        for b, (r0, r1) in enumerate(row_blocks):
+            for v in (best[b], second[b]):
+                v += self.nx[r0:r1]
                 np.maximum(v, 0.0, out=v)
-            self.mind[r0 : r0 + rows] = best
-            self.second[r0 : r0 + rows] = second
-            self.near[r0 : r0 + rows] = near
+            self.mind[r0:r1] = best[b]
+            self.second[r0:r1] = second[b]
+            self.near[r0:r1] = near[b]
         for i, s in enumerate(self.blocks):
             self.block_max[i] = self.mind[s].max()
 
@@ -291,13 +349,17 @@ class _Greedy:
     def _centers64(self, ids: np.ndarray) -> np.ndarray:
         out = np.empty((len(ids), self.d), np.float64)
         is_old = ids < self.m
-        out[is_old] = self.old[ids[is_old]]
+        if is_old.any():
+            wanted = ids[is_old]
+            unique, back = np.unique(wanted, return_inverse=True)
+            out[is_old] = _checked_chunk(self.old.rows(unique), self.d)[back]
         out[~is_old] = self.picks64[ids[~is_old] - self.m]
         return out
 
     def _all_centers64(self, rows: int) -> Iterable[np.ndarray]:
-        for c0 in range(0, self.m, rows):
-            yield self.old[c0 : c0 + rows].astype(np.float64)
+        if self.m:
+            for block in self.old.chunks(rows):
+                yield _checked_chunk(block, self.d).astype(np.float64)
         for c0 in range(0, len(self.picks), rows):
             yield self.picks64[c0 : min(c0 + rows, len(self.picks))]
 
@@ -328,13 +390,14 @@ def k_center_greedy(
     candidates: np.ndarray,
     budget: int,
     *,
-    centers: np.ndarray | None = None,
+    centers: np.ndarray | CenterSource | None = None,
     seed: int = 0,
     first: int | None = None,
 ) -> KCenterResult:
     """Pick ``budget`` of ``candidates`` (n, d) by k-center greedy, warm-started from ``centers``.
 
-    ``centers`` (m, d) are embeddings of earlier selections: they count as chosen, so every pick is
+    ``centers`` (m, d) are embeddings of earlier selections, an array or a :class:`CenterSource` that streams
+    them (read once for the warm start, then only the rows tie-breaks need): they count as chosen, so every pick is
     the candidate farthest (Euclidean) from all old centers and all earlier picks. Without centers
     (None or zero rows) the first pick is ``first`` if given, else ``np.random.default_rng(seed)``'s
     choice; with centers ``first`` must be None and ``seed`` is not used. Ties go to the lowest index.
@@ -397,7 +460,9 @@ def k_center_greedy_reference(
     full pairwise distances from all candidates to all current centers (old centers + picks so far)
     in float64 and take the row minimum; pick the argmax. Same contract as ``k_center_greedy``.
     """
-    x, old, k = _check_args(candidates, budget, centers, first)
+    x, source, k = _check_args(candidates, budget, centers, first)
+    old = np.concatenate([_checked_chunk(c, x.shape[1]) for c in source.chunks(1 << 16)] or [
+        np.empty((0, x.shape[1]), np.float32)])
     n = len(x)
     if n == 0:
         return KCenterResult([], [], 0.0)
