@@ -92,7 +92,7 @@ def _matrix(column, dim: int) -> np.ndarray:
 class StoredCenters:
     """The embeddings of the selected instructions under ``key`` (oldest first), streamed from the store a block
     at a time: the warm start's :class:`~warriorflow.method.kcenter.CenterSource`. Only their ids are held (in
-    a temporary table)."""
+    a temporary table of the store's connection)."""
 
     def __init__(self, store: RatingStore, key: str, dim: int):
         self.store, self.key, self.dim = store, key, dim
@@ -120,13 +120,6 @@ class StoredCenters:
                 held = len(block) - rows
         if held:
             yield np.concatenate(pending) if len(pending) > 1 else pending[0]
-
-    def rows(self, index: np.ndarray) -> np.ndarray:
-        got = self.store.stream("SELECT c.idx, e.vector FROM _wf_centers c JOIN embeddings e ON e.instruction_id = "
-                                "c.instruction_id AND e.model = ? WHERE c.idx IN (SELECT unnest(?))",
-                                [self.key, [int(i) for i in index]]).read_all()
-        position = {int(i): n for n, i in enumerate(got.column(0).to_pylist())}
-        return _matrix(got.column(1), self.dim)[[position[int(i)] for i in index]]
 
     def close(self) -> None:
         self.store.con.execute("DROP TABLE IF EXISTS temp._wf_centers")

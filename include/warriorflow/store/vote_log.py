@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from warriorflow.config import ArenaSettings
+from warriorflow.errors import StoreError
 from warriorflow.method.battle_jobs import vote_rule
 from warriorflow.method.rating import (
     BattleTable,
@@ -34,7 +35,6 @@ from warriorflow.method.rating import (
     score_sums,
     tallies,
 )
-from warriorflow.errors import StoreError
 from warriorflow.method.votes import EXECUTION_JUDGE, PROB_FLOOR, CastVote
 from warriorflow.store.jsonl import JSONLError, encode_line, iter_jsonl
 from warriorflow.store.rating_store import RatingStore, load_query
