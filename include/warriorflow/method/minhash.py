@@ -500,6 +500,15 @@ def load_index(rows: Iterable[tuple[str, bytes]], settings) -> tuple[LSHIndex, d
     if bad is not None:
         raise ValueError(f"stored signature of {bad} is not {size} bytes: recompute it with these settings")
     matrix = np.frombuffer(b"".join(blobs), dtype=SIGNATURE_DTYPE).reshape(len(keys), settings.num_perm)
+    return index_from_matrix(keys, matrix, settings)
+
+
+def index_from_matrix(keys: Sequence[str], matrix: np.ndarray, settings) -> tuple[LSHIndex, dict[str, np.ndarray]]:
+    """:func:`load_index` from the keys and their signatures as one (n, num_perm) ``SIGNATURE_DTYPE`` matrix (read
+    from the store in bulk, never as one bytes object per row)."""
+    matrix = np.asarray(matrix, dtype=SIGNATURE_DTYPE)
+    if matrix.shape != (len(keys), settings.num_perm):
+        raise ValueError(f"signatures have shape {matrix.shape}, expected ({len(keys)}, {settings.num_perm})")
     index = LSHIndex(settings.num_perm, settings.threshold)
     index.add_many(keys, matrix)
     known_sigs = dict(zip(keys, matrix))
