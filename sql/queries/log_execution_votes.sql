@@ -1,8 +1,7 @@
 -- The deterministic execution vote (method/execution.py execution_vote, in SQL) of every battle of the vote log
 -- with both roles executed, added as judge 'execution' where no judge of that name voted
--- (store/vote_log.py open_log; arena.execution.vote). $w is its weight, $in_weights whether the battle's
--- BattleVotes carries it (a weight other than 1), $w_text its JSON text, $k the place of 'execution'
--- among the sorted judge names and $q its JSON.
+-- (store/vote_log.py open_log; arena.execution.vote): jrank 1, $k the place of 'execution' among the sorted
+-- judge names; code 1 attacker, 2 defender.
 INSERT INTO _wf_log_votes
 WITH roles AS (
     SELECT battle_id,
@@ -36,8 +35,7 @@ WITH roles AS (
         END AS verdict
     FROM pairs
 )
-SELECT pos, 'execution' AS judge, 1 AS jrank, verdict, $w::DOUBLE AS w, $in_weights AS in_weights, $w_text AS w_text,
-       $k AS k, $q AS q
+SELECT pos, $k AS k, 1::TINYINT AS jrank, (CASE verdict WHEN 'attacker' THEN 1 ELSE 2 END)::TINYINT AS code
 FROM decided
 WHERE verdict IS NOT NULL
-  AND pos NOT IN (SELECT pos FROM _wf_log_votes WHERE judge = 'execution');
+  AND pos NOT IN (SELECT pos FROM _wf_log_votes WHERE k = $k);

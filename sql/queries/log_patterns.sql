@@ -5,8 +5,7 @@
 -- pattern means once per distinct pattern, with the method's own functions.
 CREATE OR REPLACE TEMP TABLE _wf_log_patterns AS
 SELECT v.pos,
-       sum(CASE v.verdict WHEN 'attacker' THEN 1 WHEN 'defender' THEN 2 WHEN 'tie' THEN 3 ELSE 4 END * m.base)
-           AS pattern
+       sum(v.code * m.base) AS pattern
 FROM _wf_log_votes v
 JOIN _wf_log_slot_base m ON m.slot = CASE WHEN v.jrank = 1 THEN $n_names + 1 ELSE v.k END
 GROUP BY v.pos;

@@ -3,13 +3,13 @@
 -- probabilistic rule enabled) votes by its debiased preference, mean over its shown orders of
 -- P'(attacker) - P'(defender), against the margin; any other judge by agreement (an invalid half: invalid; a
 -- disagreeing pair: tie). A competitor's vote on its own battle never counts.
--- _wf_log_judges (judge, ea = exp(-beta/2), eb = exp(beta/2), w, in_weights) holds each judge's debiasing
--- factors (computed in Python, as votes.debias does), its weight and the weight's JSON text, its place k among
--- the judges' names sorted as Python sorts them and its name as JSON (q). jrank orders a battle's votes as the
--- BattleVotes mapping holds them: judges by name (jrank 0), then an added execution vote (jrank 1).
+-- _wf_log_judges (judge, ea = exp(-beta/2), eb = exp(beta/2), k) holds each judge's debiasing factors (computed in
+-- Python, as votes.debias does) and its place k among the judge names sorted as Python sorts them. A vote is kept
+-- as (pos, k, jrank, code): jrank 0 for a judge's vote, 1 for the execution vote added after the judges; code 1
+-- attacker, 2 defender, 3 tie, 4 invalid.
 CREATE OR REPLACE TEMP TABLE _wf_log_votes AS
 WITH cast_votes AS (
-    SELECT b.pos, v.judge, v.verdict,
+    SELECT b.pos, j.k, v.verdict,
            v.p_a IS NOT NULL AND v.p_b IS NOT NULL AND v.p_tie IS NOT NULL AS has_probs,
            greatest(v.p_a, $floor) * j.ea AS a,
            greatest(v.p_b, $floor) * j.eb AS b,
@@ -20,24 +20,22 @@ WITH cast_votes AS (
     JOIN _wf_log_judges j USING (judge)
     WHERE v.judge NOT IN (b.attacker, b.defender)
 ), diffs AS (
-    SELECT pos, judge, verdict, has_probs,
+    SELECT pos, k, verdict, has_probs,
            CASE shown_order WHEN 'attacker_first' THEN a / ((a + b) + t) - b / ((a + b) + t)
                             WHEN 'defender_first' THEN b / ((a + b) + t) - a / ((a + b) + t) END AS diff
     FROM cast_votes
 ), per_judge AS (
-    SELECT pos, judge,
+    SELECT pos, k,
            $probabilistic AND bool_and(has_probs) AS by_probs,
            sum(diff) / count(*) AS pref,
            bool_or(verdict = 'invalid') AS any_invalid,
            min(verdict) AS lo, max(verdict) AS hi
     FROM diffs
-    GROUP BY pos, judge
+    GROUP BY pos, k
 )
-SELECT p.pos, p.judge, 0 AS jrank,
-       CASE WHEN by_probs THEN (CASE WHEN pref > $margin THEN 'attacker' WHEN pref < -$margin THEN 'defender'
-                                     ELSE 'tie' END)
-            WHEN any_invalid THEN 'invalid'
-            WHEN lo = hi THEN lo
-            ELSE 'tie' END AS verdict,
-       j.w, j.in_weights, j.w_text, j.k, j.q
-FROM per_judge p JOIN _wf_log_judges j USING (judge);
+SELECT pos, k, 0::TINYINT AS jrank,
+       CASE WHEN by_probs THEN (CASE WHEN pref > $margin THEN 1 WHEN pref < -$margin THEN 2 ELSE 3 END)
+            WHEN any_invalid THEN 4
+            WHEN lo = hi THEN (CASE lo WHEN 'attacker' THEN 1 WHEN 'defender' THEN 2 WHEN 'tie' THEN 3 ELSE 4 END)
+            ELSE 3 END::TINYINT AS code
+FROM per_judge;

@@ -156,19 +156,30 @@ def log_record(b: BattleVotes) -> dict:
 # Per-battle scores
 # --------------------------------------------------------------------------------------------------
 
-def _tally(b: BattleVotes) -> tuple[float, float]:
+def vote_tallies(votes: Mapping[str, str], weights: Mapping[str, float] | None = None) -> tuple[float, float]:
+    """(t_attacker, t_defender): the weighted counts of the votes for each side (a judge's weight defaults to 1),
+    added in the order ``votes`` holds them: the numbers ``local_scores`` and ``battle_result`` decide by."""
     t_a = t_b = 0.0
-    for judge, v in b.votes.items():
+    for judge, v in votes.items():
         if v == ATTACKER:
-            t_a += b.weight(judge)
+            t_a += 1.0 if weights is None else float(weights.get(judge, 1.0))
         elif v == DEFENDER:
-            t_b += b.weight(judge)
+            t_b += 1.0 if weights is None else float(weights.get(judge, 1.0))
     return t_a, t_b
 
 
+def result_of(t_a: float, t_b: float) -> float:
+    """The attacker's result from the tallies: 1 if more votes for the attacker, 0 if more for the defender,
+    else 0.5."""
+    return 1.0 if t_a > t_b else 0.0 if t_a < t_b else 0.5
+
+
+def _tally(b: BattleVotes) -> tuple[float, float]:
+    return vote_tallies(b.votes, b.weights)
+
+
 def tallies(b: BattleVotes) -> tuple[float, float]:
-    """(t_attacker, t_defender): the weighted counts of the votes for each side, added in the order the
-    battle's votes mapping holds them (the numbers ``local_scores`` and ``battle_result`` decide by)."""
+    """:func:`vote_tallies` of a battle."""
     return _tally(b)
 
 
@@ -183,8 +194,7 @@ def local_scores(b: BattleVotes) -> tuple[float, float]:
 
 def battle_result(b: BattleVotes) -> float:
     """s_attacker: 1 if more votes for the attacker, 0 if more for the defender, else 0.5."""
-    t_a, t_b = _tally(b)
-    return 1.0 if t_a > t_b else 0.0 if t_a < t_b else 0.5
+    return result_of(*_tally(b))
 
 
 def invalid_votes(battles: Iterable[BattleVotes]) -> int:

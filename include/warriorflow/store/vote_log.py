@@ -14,7 +14,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -32,8 +32,9 @@ from warriorflow.method.rating import (
     battles_from_records,
     elo_fold_arrays,
     log_record,
+    result_of,
     score_sums,
-    tallies,
+    vote_tallies,
 )
 from warriorflow.method.votes import EXECUTION_JUDGE, PROB_FLOOR, CastVote
 from warriorflow.store.jsonl import JSONLError, encode_line, iter_jsonl
@@ -84,10 +85,11 @@ MAX_SLOTS = 54  # judge slots a DECIMAL(38,0) vote pattern holds: 5^54 > 10^38 >
 _CODES = {1: "attacker", 2: "defender", 3: "tie", 4: "invalid"}
 
 
-def pattern_meaning(pattern: int, slots: Sequence[tuple[str, float, bool]]) -> dict[str, Any]:
-    """What a battle's vote pattern (sql/queries/log_patterns.sql) means, by the method's own functions:
-    ``slots`` are (judge, weight, whether the weight is recorded) in the order of the battle's votes mapping
-    (judges by name, then the added execution vote)."""
+def pattern_votes(pattern: int, slots: Sequence[tuple[str, float, bool]]
+                  ) -> tuple[dict[str, str], dict[str, float] | None]:
+    """A vote pattern (sql/queries/log_patterns.sql) as a battle's votes mapping and weights (None when no weight
+    is recorded): ``slots`` are (judge, weight, whether the weight is recorded) in the order of the battle's votes
+    mapping (judges by name, then the added execution vote)."""
     votes: dict[str, str] = {}
     weights: dict[str, float] = {}
     rest = pattern
@@ -97,9 +99,15 @@ def pattern_meaning(pattern: int, slots: Sequence[tuple[str, float, bool]]) -> d
             votes[name] = _CODES[code]
             if recorded:
                 weights[name] = weight
-    b = BattleVotes("-", "-", "attacker", "defender", votes, weights or None)
-    t_a, t_b = tallies(b)
-    return {"pattern": pattern, "t_a": t_a, "t_b": t_b, "s": battle_result(b),
+    return votes, weights or None
+
+
+def pattern_meaning(pattern: int, slots: Sequence[tuple[str, float, bool]]) -> dict[str, Any]:
+    """What a battle's vote pattern means, by the method's own functions (``rating.vote_tallies``,
+    ``rating.result_of``: those ``battle_result`` decides by), and its votes and weights as the version's JSON."""
+    votes, weights = pattern_votes(pattern, slots)
+    t_a, t_b = vote_tallies(votes, weights)
+    return {"pattern": pattern, "t_a": t_a, "t_b": t_b, "s": result_of(t_a, t_b),
             "n_invalid": sum(v == "invalid" for v in votes.values()), "has_execution": EXECUTION_JUDGE in votes,
             "votes_json": json.dumps(votes, sort_keys=True),
             "weights_json": json.dumps(weights, sort_keys=True) if weights else None}
@@ -117,6 +125,7 @@ class Log:
     store: RatingStore
     experts: tuple[str, ...]
     n_battles: int
+    judge_slots: list[tuple[str, float, bool]] = field(default_factory=list)  # see pattern_votes
 
     def batches(self, sql: str, params: Sequence[Any] = (), rows: int = LOG_BATCH) -> Iterator[dict[str, np.ndarray]]:
         """``sql``'s result, a record batch at a time, as NumPy arrays by column."""
@@ -252,21 +261,14 @@ def open_log(store: RatingStore, arena: ArenaSettings | None = None) -> Iterator
         names = sorted(set(judges) | {EXECUTION_JUDGE})  # the judges in Python's order: k = 1, 2, ...
         k_of = {name: k for k, name in enumerate(names, start=1)}
         betas = [priors.get(j, 0.0) for j in judges]
-        weights = [calibrated.get(j, 1.0) for j in judges]
         _register_table(store, "_wf_log_judges", {
             "judge": (pa.string(), judges),
             "ea": (pa.float64(), [math.exp(-beta / 2) for beta in betas]),  # as votes.debias computes them
             "eb": (pa.float64(), [math.exp(beta / 2) for beta in betas]),
-            "w": (pa.float64(), weights),
-            "in_weights": (pa.bool_(), [j in calibrated for j in judges]),
-            "w_text": (pa.string(), [json.dumps(w) if j in calibrated else None for j, w in zip(judges, weights)]),
-            "k": (pa.int32(), [k_of[j] for j in judges]),
-            "q": (pa.string(), [json.dumps(j) for j in judges])})
+            "k": (pa.int32(), [k_of[j] for j in judges])})
         run_script(store, "log_votes", {"floor": PROB_FLOOR, "probabilistic": rule.enabled, "margin": rule.margin})
         if ex.enabled and ex.vote:
-            run_script(store, "log_execution_votes", {
-                "w": float(ex.vote_weight), "in_weights": ex.vote_weight != 1.0, "w_text": json.dumps(ex.vote_weight),
-                "k": k_of[EXECUTION_JUDGE], "q": json.dumps(EXECUTION_JUDGE)})
+            run_script(store, "log_execution_votes", {"k": k_of[EXECUTION_JUDGE]})
         experts = [r["name"] for r in store.query("SELECT name FROM _wf_log_experts ORDER BY idx")]
         store.con.execute("ALTER TABLE _wf_log_experts ADD COLUMN q VARCHAR")
         _register_table(store, "_wf_log_names", {"name": (pa.string(), experts),
@@ -291,7 +293,7 @@ def open_log(store: RatingStore, arena: ArenaSettings | None = None) -> Iterator
                 ("has_execution", pa.bool_()), ("votes_json", pa.string()), ("weights_json", pa.string()))}})
         run_script(store, "log_results")
         n = store.query("SELECT count(*) AS n FROM _wf_log_battles")[0]["n"]
-        log = Log(store, tuple(experts), int(n))
+        log = Log(store, tuple(experts), int(n), slots)
         yield log
     finally:
         log.close()
@@ -301,19 +303,20 @@ def vote_log(store: RatingStore, arena: ArenaSettings | None = None) -> list[Bat
     """The completed battles in recorded order, each with one effective vote per judge (see :func:`open_log`),
     as :class:`BattleVotes` objects: for the report, the status page and the exports. The rate and gold steps
     read the same log as counts and arrays, never as objects."""
-    with open_log(store, arena):
-        rows = store.query(
-            "SELECT b.battle_id, b.instruction_id, b.attacker, b.defender, "
-            "list({'judge': v.judge, 'verdict': v.verdict, 'w': v.w, 'in_weights': v.in_weights} "
-            "ORDER BY v.jrank, v.judge) FILTER (WHERE v.judge IS NOT NULL) AS votes "
-            "FROM _wf_log_battles b LEFT JOIN _wf_log_votes v USING (pos) "
-            "GROUP BY b.pos, b.battle_id, b.instruction_id, b.attacker, b.defender ORDER BY b.pos")
+    with open_log(store, arena) as log:
+        rows = store.query("SELECT b.battle_id, b.instruction_id, b.attacker, b.defender, "
+                           "coalesce(p.pattern, 0) AS pattern FROM _wf_log_battles b "
+                           "LEFT JOIN _wf_log_patterns p USING (pos) ORDER BY b.pos")
+        slots = log.judge_slots
+    decoded: dict[int, tuple[dict[str, str], dict[str, float] | None]] = {}
     out = []
     for b in rows:
-        cast = b["votes"] or []
-        weights = {v["judge"]: v["w"] for v in cast if v["in_weights"]} or None
-        out.append(BattleVotes(b["battle_id"], b["instruction_id"], b["attacker"], b["defender"],
-                               {v["judge"]: v["verdict"] for v in cast}, weights))
+        pattern = int(b["pattern"])
+        if pattern not in decoded:
+            decoded[pattern] = pattern_votes(pattern, slots)
+        votes, weights = decoded[pattern]
+        out.append(BattleVotes(b["battle_id"], b["instruction_id"], b["attacker"], b["defender"], dict(votes),
+                               dict(weights) if weights else None))
     return out
 
 
