@@ -387,17 +387,6 @@ class _Files:
             self.writer.close()
 
 
-def _batches(store: RatingStore, name: str) -> Iterator[list[dict[str, Any]]]:
-    """The named query's rows, a record batch at a time, as dicts."""
-    for batch in store.stream(load_query(name), rows=SNAPSHOT_BATCH):
-        yield batch.to_pylist()
-
-
-def _lineage_record(b: dict[str, Any]) -> dict[str, Any]:
-    return {"battle_id": b["battle_id"], "instruction_id": b["instruction_id"], "attacker": b["attacker"],
-            "defender": b["defender"], "battle_order": b["battle_order"], "votes": list(b["votes"] or [])}
-
-
 @dataclass
 class _Written:
     content: str
@@ -412,16 +401,69 @@ class _Written:
     skipped: dict[str, int]
 
 
+def _ranges(store: RatingStore) -> list[tuple[str, str]]:
+    """The gold instructions cut into consecutive id ranges of ``SNAPSHOT_BATCH // 2`` instructions (a range of a
+    dataset is then a few record batches' worth of rows)."""
+    ids = [r[0] for r in store.con.execute("SELECT instruction_id FROM _wf_snap_gold ORDER BY 1").fetchall()]
+    step = max(1, SNAPSHOT_BATCH // 2)
+    return [(ids[i], ids[min(i + step, len(ids)) - 1]) for i in range(0, len(ids), step)]
+
+
+def _lineage_batches(store: RatingStore) -> Iterator[list[dict[str, Any]]]:
+    """The lineage records (every battle of the gold instructions with its votes, in battle order), a batch at a
+    time."""
+    n = store.query("SELECT count(*) AS n FROM _wf_snap_battles")[0]["n"]
+    for lo in range(0, n, SNAPSHOT_BATCH):
+        hi = lo + SNAPSHOT_BATCH
+        battles = store.query("SELECT bo, battle_id, instruction_id, attacker, defender, battle_order FROM "
+                              "_wf_snap_battles WHERE bo >= ? AND bo < ? ORDER BY bo", [lo, hi])
+        per: dict[int, list[dict]] = {}
+        for v in store.query("SELECT bo, judge, shown_order, verdict FROM _wf_snap_battle_votes "
+                             "WHERE bo >= ? AND bo < ? ORDER BY bo, judge, shown_order", [lo, hi]):
+            per.setdefault(v.pop("bo"), []).append(v)
+        yield [{"battle_id": b["battle_id"], "instruction_id": b["instruction_id"], "attacker": b["attacker"],
+                "defender": b["defender"], "battle_order": b["battle_order"], "votes": per.get(b["bo"], [])}
+               for b in battles]
+
+
+def _response_batches(store: RatingStore, ranges: list[tuple[str, str]]) -> Iterator[list[dict[str, Any]]]:
+    """The responses dataset (every scored response of the gold instructions with its battles' votes), a range of
+    instructions at a time."""
+    for lo, hi in ranges:
+        rows = store.query("SELECT * FROM _wf_snap_scored WHERE instruction_id BETWEEN ? AND ? "
+                           "ORDER BY instruction_id, expert", [lo, hi])
+        per: dict[tuple[str, str], list[dict]] = {}
+        for v in store.query("SELECT * FROM _wf_snap_sides WHERE instruction_id BETWEEN ? AND ? "
+                             "ORDER BY instruction_id, expert, battle_id, judge, shown_order", [lo, hi]):
+            per.setdefault((v.pop("instruction_id"), v.pop("expert")), []).append(v)
+        yield response_records(rows, [], votes_of=lambda r, per=per: per.get((r["instruction_id"], r["expert"]), []))
+
+
+def _pair(b: dict[str, Any]) -> dict[str, Any] | str:
+    """One row of snapshot_pairs as its preference pair (or why none)."""
+    sides = []
+    for side, role in (("a", "attacker"), ("d", "defender")):
+        if b[f"{side}_response_id"] is None:
+            sides.append(None)
+            continue
+        sides.append({"instruction_id": b["instruction_id"], "expert": b[role], "response_id": b[f"{side}_response_id"],
+                      "final_score": float(b[f"{side}_final_score"]), "rating_version": b[f"{side}_rating_version"],
+                      "messages": [{"role": "user", "content": b[f"{side}_instruction"]},
+                                   {"role": "assistant", "content": b[f"{side}_response"]}]})
+    return preference_pair(b, *sides)
+
+
 def _write_content(store: RatingStore, folder: Path) -> _Written:
     """Stream the snapshot's datasets from the store into ``folder`` (JSONL, Parquet in row groups, the lineage),
-    hashing the content as it goes; only one record batch is in memory at a time."""
+    hashing the content as it goes: staged in sorted temporary tables, read a range at a time, so only one range's
+    records are ever in memory."""
     run_script(store, "snapshot_stream")
+    ranges = _ranges(store)
     content = _Content()
     # lineage (the content's "battles")
     battles = _Files(folder, BATTLES)
     ids_digest, n_votes, first = hashlib.sha256(), 0, True
-    for rows in _batches(store, "snapshot_lineage"):
-        records = [_lineage_record(b) for b in rows]
+    for records in _lineage_batches(store):
         battles.write(records)
         content.add(records)
         ids = "\n".join(b["battle_id"] for b in records)
@@ -436,7 +478,8 @@ def _write_content(store: RatingStore, folder: Path) -> _Written:
     by_expert: Counter = Counter()
     versions: set[str] = set()
     latest_gold = None
-    for rows in _batches(store, "snapshot_examples"):
+    for lo, hi in ranges:
+        rows = store.query(load_query("snapshot_examples"), {"lo": lo, "hi": hi})
         records = example_records(rows)
         sft.write(records)
         content.add(records)
@@ -450,15 +493,10 @@ def _write_content(store: RatingStore, folder: Path) -> _Written:
     content.next_list(b',"format":' + str(FORMAT_VERSION).encode() + b',"preferences":')
     prefs = _Files(folder, PREFERENCES_JSONL, PREFERENCES_PARQUET, "preferences")
     skipped = {"ties": 0, "unscored": 0}
-    for rows in _batches(store, "snapshot_pairs"):
+    for lo, hi in ranges:
         records = []
-        for b in rows:
-            pair = preference_pair(b, *(None if b[f"{side}_response_id"] is None else {
-                "instruction_id": b["instruction_id"], "expert": b[role], "response_id": b[f"{side}_response_id"],
-                "final_score": float(b[f"{side}_final_score"]), "rating_version": b[f"{side}_rating_version"],
-                "messages": [{"role": "user", "content": b[f"{side}_instruction"]},
-                             {"role": "assistant", "content": b[f"{side}_response"]}]}
-                for side, role in (("a", "attacker"), ("d", "defender"))))
+        for b in store.query(load_query("snapshot_pairs"), {"lo": lo, "hi": hi}):
+            pair = _pair(b)
             if isinstance(pair, str):
                 skipped[pair] += 1
             else:
@@ -474,8 +512,7 @@ def _write_content(store: RatingStore, folder: Path) -> _Written:
     content.first = True
     responses = _Files(folder, RESPONSES_JSONL, RESPONSES_PARQUET, "responses")
     scored: set[str] = set()
-    for rows in _batches(store, "snapshot_scored"):
-        records = response_records(rows, [], votes_of=lambda r: r["votes"] or [])
+    for records in _response_batches(store, ranges):
         responses.write(records)
         content.add(records)
         scored.update(r["instruction_id"] for r in records)
@@ -487,7 +524,7 @@ def _write_content(store: RatingStore, folder: Path) -> _Written:
                          "their gold's rating version (gold was selected before schema version 11)",
                          "select gold again with `warriorflow rate` (it stores every response's score), "
                          "then create the snapshot")
-    for table in ("_wf_snap_gold", "_wf_snap_scored"):
+    for table in ("_wf_snap_gold", "_wf_snap_scored", "_wf_snap_battles", "_wf_snap_battle_votes", "_wf_snap_sides"):
         store.con.execute(f"DROP TABLE IF EXISTS temp.{table}")
     return _Written(content.finish(), {"sft": sft.rows, "preferences": prefs.rows, "responses": responses.rows},
                     battles.rows, n_votes, ids_digest.hexdigest(), dict(sorted(by_expert.items())), latest_gold,
