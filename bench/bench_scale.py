@@ -37,6 +37,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -199,7 +200,8 @@ def build(home: Path, s: dict[str, int], dim: int) -> None:
                                    prompt_tokens, completion_tokens, run_id)
             SELECT md5('res' || i || '-' || e), md5('ins' || i), 'e' || e, {RESPONSE_TEXT},
                    '{{"temperature": 0.7, "top_p": 0.95}}', 0, 'stop', 40, 120, '{SEED_RUN}'
-            FROM (SELECT DISTINCT i, unnest([a, d]) AS e FROM _b), LATERAL (SELECT (hash(i * 17 + e) % 1000003)::BIGINT AS h)""")
+            FROM (SELECT DISTINCT i, unnest([a, d]) AS e FROM _b),
+                 LATERAL (SELECT (hash(i * 17 + e) % 1000003)::BIGINT AS h)""")
         # the style counts of 9 in 10 responses were computed by earlier runs' rate steps (the real function, on
         # one text per class of h % 60); the rest are this run's, computed by its rate step
         from warriorflow.method.style_control import FEATURES_VERSION, style_features
@@ -219,7 +221,8 @@ def build(home: Path, s: dict[str, int], dim: int) -> None:
         con.execute(f"""
             INSERT INTO response_style
             SELECT md5('res' || i || '-' || e), {FEATURES_VERSION}, s.length, s.headers, s.lists, s.bold
-            FROM (SELECT DISTINCT i, unnest([a, d]) AS e FROM _b), LATERAL (SELECT (hash(i * 17 + e) % 1000003)::BIGINT AS h)
+            FROM (SELECT DISTINCT i, unnest([a, d]) AS e FROM _b),
+                 LATERAL (SELECT (hash(i * 17 + e) % 1000003)::BIGINT AS h)
             JOIN _style_src s ON s.c = h % 60
             WHERE hash(i * 19 + e) % 10 <> 0""")
         con.unregister("_style_src")
@@ -240,9 +243,11 @@ def build(home: Path, s: dict[str, int], dim: int) -> None:
                                raw_text, run_id)
             WITH v AS (
                 SELECT b.pos, j, o, 'e' || j AS judge,
-                       1.0 / (1.0 + exp(-((b.a - b.d) * 0.15 + ((hash(b.pos * 31 + j) % 1000) / 1000.0 - 0.5) * 3))) AS p,
+                       1.0 / (1.0 + exp(-((b.a - b.d) * 0.15
+                                          + ((hash(b.pos * 31 + j) % 1000) / 1000.0 - 0.5) * 3))) AS p,
                        0.1 + (hash(b.pos * 37 + j) % 100) / 1000.0 AS t
-                FROM _b b, LATERAL (SELECT unnest(list_filter(range({EXPERTS}), lambda x: x <> b.a AND x <> b.d)[1:{JUDGES}])
+                FROM _b b,
+                     LATERAL (SELECT unnest(list_filter(range({EXPERTS}), lambda x: x <> b.a AND x <> b.d)[1:{JUDGES}])
                                     AS j), range(2) u(o)
             ), pos AS (
                 SELECT *, CASE WHEN o = 0 THEN p ELSE 1 - p END * (1 - t) * 1.3 AS qa,
@@ -268,7 +273,8 @@ def build(home: Path, s: dict[str, int], dim: int) -> None:
                    h % 10 <> 0, h % 20 <> 0,
                    CASE WHEN h % 20 = 0 THEN 'no_code' WHEN h % 7 = 0 THEN 'error' ELSE 'ok' END,
                    3, h % 4, 2, h % 3, 1, (h // 7) % 2, 0, 0, 1, 0.05, '{{}}', '{SEED_RUN}', TIMESTAMP '2026-01-04'
-            FROM _b, (VALUES ('attacker'), ('defender')) r(role), LATERAL (SELECT (hash(pos * 41 + CASE role WHEN 'attacker' THEN 1 ELSE 2 END) % 1000003)::BIGINT AS h)
+            FROM _b, (VALUES ('attacker'), ('defender')) r(role),
+                 LATERAL (SELECT (hash(pos * 41 + CASE role WHEN 'attacker' THEN 1 ELSE 2 END) % 1000003)::BIGINT AS h)
             """)
         con.execute("DROP TABLE _b")
         con.execute("CHECKPOINT")
@@ -305,6 +311,8 @@ def run_step(step: str, settings: Path) -> dict:
 
     cfg = load_config(settings)
     out: dict = {}
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu0 = usage.ru_utime + usage.ru_stime
     t0 = time.perf_counter()
     if step == "ingest":
         from warriorflow.stages.ingest import ingest_stage
@@ -339,6 +347,8 @@ def run_step(step: str, settings: Path) -> dict:
         raise SystemExit(f"unknown step {step}")
     out["seconds"] = time.perf_counter() - t0
     out["peak_rss_mb"] = peak_rss_mb()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out["cpu_seconds"] = usage.ru_utime + usage.ru_stime - cpu0  # all threads (DuckDB, BLAS) of the step
     return out
 
 
@@ -348,8 +358,6 @@ def peak_rss_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
-    import resource
-
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -413,13 +421,15 @@ def main() -> None:
     settings = write_config(home)
     fresh_work(home)
     steps = {}
-    print(f"{'step':<16} {'seconds':>9} {'peak RSS MB':>12}", flush=True)
+    print(f"{'step':<16} {'seconds':>9} {'cpu s':>9} {'peak RSS MB':>12}", flush=True)
     for step in args.steps.split(","):
         steps[step] = measure(step, settings)
-        print(f"{step:<16} {steps[step]['seconds']:>9.1f} {steps[step]['peak_rss_mb']:>12.0f}", flush=True)
+        print(f"{step:<16} {steps[step]['seconds']:>9.1f} {steps[step]['cpu_seconds']:>9.1f} "
+              f"{steps[step]['peak_rss_mb']:>12.0f}", flush=True)
     result = {"steps": steps, "instructions": args.instructions, "votes": s["votes"], "dim": args.dim,
               "shape": s, "build_seconds": build_seconds,
-              "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}}
+              "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+                          "load_average_after": os.getloadavg()}}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -220,10 +220,11 @@ class _Greedy:
     ``second`` (to the second nearest) and ``near`` (which center is nearest: old centers are
     0..m-1, pick t is m+t). The old centers are read once (a stream); each candidate keeps its ``_KEPT_OLD``
     nearest ones (float32 values and vectors), enough to re-decide it exactly unless more old centers than that
-    are within the error band of its nearest: only then are the old centers read again. The float32 values carry an error of at most ``err``; candidates within
+    are within the error band of its nearest: only then are the old centers read again.
+    The float32 values carry an error of at most ``err``; candidates within
     ``2 err`` of the farthest one are re-decided with float64 distances by direct differences. For a
     candidate whose nearest center leads the second by more than ``2 err`` that is one distance (to
-    ``near``); only the rare ambiguous ones are compared with every center.
+    ``near``); only the rare ambiguous ones are compared with their kept old centers and every pick.
     """
 
     def __init__(self, x: np.ndarray, old: CenterSource, capacity: int, pool: ThreadPoolExecutor | None,

@@ -329,7 +329,7 @@ def prefix(snapshot_id_: str) -> str:
 
 # ------------------------------------------------------------------------------------------ create
 
-SNAPSHOT_BATCH = 20_000  # rows per record batch read from the store, and per Parquet row group
+SNAPSHOT_BATCH = 10_000  # battles per lineage batch; instructions per range: half as many
 
 
 class _Content:
