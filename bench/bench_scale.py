@@ -53,7 +53,7 @@ VOTES_PER_BATTLE = 2 * JUDGES
 DEFENDERS = 2
 FILE_ROWS = 10_000  # rows per mined result file
 EMBED_MODEL = "bench-scale-embedder"
-BUILD_VERSION = 3  # bump when the synthetic store changes: cached stores of another version are built again
+BUILD_VERSION = 4  # bump when the synthetic store changes: cached stores of another version are built again
 STEPS = ("ingest", "dedup", "compress-select", "plan", "rate+gold", "snapshot")
 WORDS = ("write a python function that returns the sum of list string dictionary graph tree sort merge parse json "
          "file count unique values matrix path shortest binary search stack queue heap integer array given each "
@@ -202,30 +202,7 @@ def build(home: Path, s: dict[str, int], dim: int) -> None:
                    '{{"temperature": 0.7, "top_p": 0.95}}', 0, 'stop', 40, 120, '{SEED_RUN}'
             FROM (SELECT DISTINCT i, unnest([a, d]) AS e FROM _b),
                  LATERAL (SELECT (hash(i * 17 + e) % 1000003)::BIGINT AS h)""")
-        # the style counts of 9 in 10 responses were computed by earlier runs' rate steps (the real function, on
-        # one text per class of h % 60); the rest are this run's, computed by its rate step
-        from warriorflow.method.style_control import FEATURES_VERSION, style_features
-
-        classes = []
-        for c in range(60):
-            one = RESPONSE_TEXT.replace("h %", "$h %").replace("|| i ||", "|| $i ||")
-            texts = [con.execute(f"SELECT {one}", {"h": c + 60 * k, "i": i}).fetchone()[0]
-                     for k, i in ((0, 0), (3, 98765))]
-            counts = {style_features(t) for t in texts}
-            assert len(counts) == 1, "a response's style counts must depend on h % 60 only"
-            classes.append((c, *counts.pop()))
-        con.complete()
-        con.register("_style_src", pa.table({"c": [x[0] for x in classes],
-                                             **{f: [x[1 + j] for x in classes]
-                                                for j, f in enumerate(("length", "headers", "lists", "bold"))}}))
-        con.execute(f"""
-            INSERT INTO response_style
-            SELECT md5('res' || i || '-' || e), {FEATURES_VERSION}, s.length, s.headers, s.lists, s.bold
-            FROM (SELECT DISTINCT i, unnest([a, d]) AS e FROM _b),
-                 LATERAL (SELECT (hash(i * 17 + e) % 1000003)::BIGINT AS h)
-            JOIN _style_src s ON s.c = h % 60
-            WHERE hash(i * 19 + e) % 10 <> 0""")
-        con.unregister("_style_src")
+        insert_style_counts(con)
         con.execute(f"""
             INSERT INTO battles (battle_id, instruction_id, attacker, defender, attacker_response_id,
                                  defender_response_id, battle_order, status, run_id, planned_at, completed_at,
@@ -299,6 +276,34 @@ def build(home: Path, s: dict[str, int], dim: int) -> None:
                                      "mined_at": "2026-06-01T00:00:00", "run_id": RUN_ID}, sort_keys=True))
         (mine / f"part-{part:05d}.jsonl").write_text("\n".join(lines) + "\n")
     print(f"  mined files: {time.perf_counter() - t0:.0f}s", flush=True)
+
+
+def insert_style_counts(con) -> None:
+    """The style counts of every response without them, as the response ingest stores them: the real function on
+    one text per class of h % 60 (a response's counts depend on nothing else; checked on two texts per class)."""
+    import pyarrow as pa
+
+    from warriorflow.method.style_control import FEATURES, FEATURES_VERSION, style_features
+
+    classes = []
+    one = RESPONSE_TEXT.replace("h %", "$h %").replace("|| i ||", "|| $i ||")
+    for c in range(60):
+        texts = [con.execute(f"SELECT {one}", {"h": c + 60 * k, "i": i}).fetchone()[0]
+                 for k, i in ((0, 0), (3, 98765))]
+        counts = {style_features(t) for t in texts}
+        assert len(counts) == 1, "a response's style counts must depend on h % 60 only"
+        classes.append((c, *counts.pop()))
+    con.complete()
+    con.register("_style_src", pa.table({"c": [x[0] for x in classes],
+                                         **{f: [x[1 + j] for x in classes] for j, f in enumerate(FEATURES)}}))
+    con.execute(f"""
+        INSERT INTO response_style
+        SELECT r.response_id, {FEATURES_VERSION}, s.length, s.headers, s.lists, s.bold
+        FROM (SELECT response_id, CAST(regexp_extract(text, 'case ([0-9]+):', 1) AS BIGINT) AS i,
+                     CAST(substr(expert, 2) AS BIGINT) AS e FROM responses) r
+        JOIN _style_src s ON s.c = (hash(r.i * 17 + r.e) % 1000003)::BIGINT % 60
+        WHERE r.response_id NOT IN (SELECT response_id FROM response_style)""")
+    con.unregister("_style_src")
 
 
 # ------------------------------------------------------------------------------------------------ steps
@@ -409,6 +414,14 @@ def main() -> None:
     marker = home / "built.json"
     build_seconds = None
     built = json.loads(marker.read_text()) if marker.exists() else {}
+    if not args.rebuild and built.get("shape") == s and built.get("version") == 3:
+        from warriorflow.store.rating_store import RatingStore  # version 3 lacked 1 in 10 responses' style counts
+
+        with RatingStore(home / "base.duckdb") as store:
+            insert_style_counts(store.con)
+            store.con.execute("CHECKPOINT")
+        built["version"] = BUILD_VERSION
+        marker.write_text(json.dumps(built))
     if args.rebuild or built.get("shape") != s or built.get("version") != BUILD_VERSION:
         home.mkdir(parents=True, exist_ok=True)
         print(f"building {home} ...", flush=True)

@@ -221,3 +221,31 @@ def test_style_controlled_rows_are_bt_style_on_the_reference_log(tmp_path, confi
             assert (rows[e]["rating"], rows[e]["lo"], rows[e]["hi"], rows[e]["n_battles"]) == (
                 v["rating"], v["lo"], v["hi"], styled.battles_per_expert[e])
         assert rate_stage(config, store, "again").counts["style_counts_computed"] == 0  # computed once
+
+
+def test_gold_reads_the_log_rate_saved_only_while_its_inputs_are_unchanged(tmp_path, config):
+    from warriorflow.errors import StoreError
+    from warriorflow.stages.gold import gold_stage
+    from warriorflow.stages.rate import rate_stage
+    from warriorflow.store.vote_log import log_fingerprint, open_saved_log
+
+    with RatingStore(tmp_path / "s.duckdb") as store:
+        random_store(store, 5)
+        version = rate_stage(config, store, "run").value
+        fingerprint = log_fingerprint(store, config.settings.arena)
+        with open_saved_log(store, fingerprint) as saved:
+            assert saved is not None and saved.version() == version
+            assert saved.n_battles == len(reference_vote_log(store, config.settings.arena))
+        other = config.settings.arena.model_copy(update={"votes": config.settings.arena.votes.model_copy(
+            update={"margin": 0.3})})
+        assert log_fingerprint(store, other) != fingerprint  # the rules are part of it
+        gold_stage(config, store, "run")
+        battle = store.query("SELECT battle_id FROM battles WHERE status = 'done' LIMIT 1")[0]["battle_id"]
+        store.upsert("votes", [{"vote_id": "new-vote", "battle_id": battle, "judge": "zeta2", "shown_order":
+                                V.ATTACKER_FIRST, "raw_verdict": "A", "verdict": V.ATTACKER, "run_id": "r"}],
+                     key=["vote_id"])
+        assert log_fingerprint(store, config.settings.arena) != fingerprint
+        with open_saved_log(store, log_fingerprint(store, config.settings.arena)) as saved:
+            assert saved is None
+        with pytest.raises(StoreError, match="have not been computed"):
+            gold_stage(config, store, "run")  # a new vote: a new log, not rated yet

@@ -84,8 +84,11 @@ the Elo-scale coefficients.
 from __future__ import annotations
 
 import math
+import os
 import re
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -364,6 +367,14 @@ def fit_style_bt(a: np.ndarray, b: np.ndarray, s: np.ndarray, x: np.ndarray, m: 
 # From the battle log
 # --------------------------------------------------------------------------------------------------
 
+def _bootstrap_threads(rounds: int) -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 4, rounds))
+
+
 @dataclass(frozen=True)
 class StyleControlled:
     """Style-controlled Bradley-Terry ratings and the style coefficients behind them.
@@ -440,11 +451,22 @@ def bt_style_arrays(a: np.ndarray, b: np.ndarray, s: np.ndarray, counts_a: np.nd
         uniform = np.full(n_used, 1.0 / n_used)
         start = np.concatenate([theta, beta])
         th_r, be_r = [], []
-        for _ in range(rounds):  # one multinomial row at a time: the rows of size=rounds, never all in memory
-            c = rng.multinomial(n_used, uniform)
-            t_, b_ = fit_style_bt(a, b, s, x, m, weights=c, start=start, **kw)
-            th_r.append(t_ * to_elo - (t_ * to_elo).mean() + initial)
-            be_r.append(b_ * to_elo)
+        # One multinomial row at a time (the rows of size=rounds, in order, never all in memory); the rounds are
+        # fitted on all cores (NumPy releases the GIL in the fit's loops), a few in flight, collected in order.
+        workers = _bootstrap_threads(rounds)
+        with ThreadPoolExecutor(workers, thread_name_prefix="bt-style") as pool:
+            pending: deque = deque()
+            for _ in range(rounds):
+                c = rng.multinomial(n_used, uniform)
+                pending.append(pool.submit(fit_style_bt, a, b, s, x, m, weights=c, start=start, **kw))
+                while len(pending) > workers or (pending and pending[0].done()):
+                    t_, b_ = pending.popleft().result()
+                    th_r.append(t_ * to_elo - (t_ * to_elo).mean() + initial)
+                    be_r.append(b_ * to_elo)
+            while pending:
+                t_, b_ = pending.popleft().result()
+                th_r.append(t_ * to_elo - (t_ * to_elo).mean() + initial)
+                be_r.append(b_ * to_elo)
         lo, hi = np.percentile(np.array(th_r), CI_PERCENTILES, axis=0)
         if x.shape[1]:
             beta_lo, beta_hi = np.percentile(np.array(be_r), CI_PERCENTILES, axis=0)

@@ -8,6 +8,9 @@ snapshot.
 Every response's final score (with its Elo expectation and local score) is stored too, in
 ``response_scores``: the snapshot's preference pairs and responses dataset are built from it.
 
+The vote log is the one the rate step saved (``rating_logs``) when nothing it is built from changed since (its
+input fingerprint is the same), else it is built again.
+
 Bounded memory: the scores are summed over the battles streamed in log order as NumPy arrays
 (:meth:`~warriorflow.store.vote_log.Log.score_sums`, the numbers of ``method.rating.response_scores``); the
 choice (``method.rating.select_gold``: highest score, ties within ``GOLD_TIE_EPS`` to the shorter response,
@@ -16,6 +19,9 @@ then to the first expert name) and the writes are SQL over those arrays register
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numpy as np
 
 from warriorflow.config import Config
@@ -23,10 +29,21 @@ from warriorflow.errors import StoreError
 from warriorflow.method.rating import GOLD_TIE_EPS
 from warriorflow.stages.base import Outcome, now_utc, stage
 from warriorflow.store.rating_store import RatingStore, Select
-from warriorflow.store.vote_log import open_log, run_script
+from warriorflow.store.vote_log import Log, log_fingerprint, open_log, open_saved_log, run_script
 
 SCORE_COLUMNS = ("response_id", "final_score", "elo_expectation", "local_score", "n_battles", "alpha",
                  "rating_version")
+
+
+@contextlib.contextmanager
+def _the_log(store: RatingStore, config: Config) -> Iterator[Log]:
+    """The vote log the rate step saved, when nothing it is built from changed since; else the log built again."""
+    with open_saved_log(store, log_fingerprint(store, config.settings.arena)) as saved:
+        if saved is not None:
+            yield saved
+            return
+    with open_log(store, config.settings.arena) as log:
+        yield log
 
 
 @stage("gold")
@@ -34,7 +51,7 @@ def gold_stage(config: Config, store: RatingStore, run_id: str) -> Outcome:
     import pyarrow as pa
 
     alpha = config.settings.rating.alpha
-    with open_log(store, config.settings.arena) as log:
+    with _the_log(store, config) as log:
         version = log.version()
         elo = {r["expert"]: r["rating"] for r in store.query(
             "SELECT expert, rating FROM rating_history WHERE rating_version = ? AND method = 'elo'", [version])}

@@ -11,7 +11,7 @@ hand-made store, a FastChat import) is left out of the style fit only.
 Bounded memory: the log is built in DuckDB (:func:`~warriorflow.store.vote_log.open_log`); Bradley-Terry fits
 the (attacker, defender, result) cells counted in SQL, Elo folds the results streamed in battle order as NumPy
 arrays, the version hash is computed over the battles' lines in that stream. Each response's style counts are
-computed once (``response_style``) from its text, read a batch at a time.
+computed once (``response_style``, by the response ingest; here only for responses that have none).
 """
 
 from __future__ import annotations
@@ -29,14 +29,15 @@ from warriorflow.method.style_control import (
 )
 from warriorflow.stages.base import Outcome, stage
 from warriorflow.store.rating_store import RatingStore, load_query
-from warriorflow.store.vote_log import Log, open_log
+from warriorflow.store.vote_log import Log, log_fingerprint, open_log
 
 TEXT_PAGE = 1000  # response texts read per record batch: only their counts are kept
 
 
 def cache_style_counts(store: RatingStore) -> int:
-    """Compute and store the style counts of every fought response that has none of the current algorithm;
-    return how many. Texts are streamed a batch at a time and only their four counts are kept."""
+    """Compute and store the style counts of every fought response that has none of the current algorithm (the
+    response ingest computes them as responses arrive; this fills in a store from before that, a hand-made one or
+    a new algorithm version); return how many. Texts are streamed a batch at a time, only their counts kept."""
     import pyarrow as pa
 
     ids_, counts = [], []
@@ -72,6 +73,7 @@ def style_ratings(store: RatingStore, log: Log, *, rounds: int, seed: int, initi
 def rate_stage(config: Config, store: RatingStore, run_id: str) -> Outcome:
     r = config.settings.rating
     styled_now = cache_style_counts(store) if r.style_control else 0
+    fingerprint = log_fingerprint(store, config.settings.arena)
     with open_log(store, config.settings.arena) as log:
         version = log.version()
         elo = log.elo(k=r.k, initial=r.initial)
@@ -94,7 +96,9 @@ def rate_stage(config: Config, store: RatingStore, run_id: str) -> Outcome:
                       "lo": c["lo"], "hi": c["hi"], "n_battles": styled.n_battles}
                      for f in FEATURES if (c := styled.coefficients[f])["elo"] is not None]
         counts = log.counts()
-    store.upsert("rating_history", rows, key=["rating_version", "method", "expert"])
+        with store.transaction():
+            store.upsert("rating_history", rows, key=["rating_version", "method", "expert"])
+            log.save(version, fingerprint)  # the gold step reads it back while nothing it is built from changes
     return Outcome({**{k: v for k, v in counts.items() if k != "invalid_effective_votes"}, "experts": len(elo),
                     "invalid_effective_votes": counts["invalid_effective_votes"],
                     "style_controlled_battles": style_battles, "style_counts_computed": styled_now},

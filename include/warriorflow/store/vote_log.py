@@ -126,6 +126,7 @@ class Log:
     experts: tuple[str, ...]
     n_battles: int
     judge_slots: list[tuple[str, float, bool]] = field(default_factory=list)  # see pattern_votes
+    saved_version: str | None = None  # the version of a saved log read back (open_saved_log)
 
     def batches(self, sql: str, params: Sequence[Any] = (), rows: int = LOG_BATCH) -> Iterator[dict[str, np.ndarray]]:
         """``sql``'s result, a record batch at a time, as NumPy arrays by column."""
@@ -141,6 +142,8 @@ class Log:
     def version(self) -> str:
         """The rating version: the hash :func:`log_version` gives the same log, computed over the battles'
         lines streamed in order (never the whole log as one text)."""
+        if self.saved_version is not None:
+            return self.saved_version
         digest = hashlib.sha256(b"[")
         first = True
         reader = self.store.stream("SELECT q_battle, tail, battle_id FROM _wf_log_results ORDER BY pos", rows=LOG_BATCH)
@@ -214,6 +217,17 @@ class Log:
             out.setdefault(r["instruction_id"], {})[r["expert"]] = ResponseScore(
                 float(sums.final[i]), float(sums.elo_expectation[i]), float(sums.local[i]), int(sums.battles[i]))
         return out
+
+    def save(self, version: str, fingerprint: str) -> None:
+        """Keep this log (its experts and each battle's tallies) for the gold step, under its version and input
+        fingerprint, replacing the log saved before."""
+        with self.store.transaction():
+            self.store.con.execute("DELETE FROM rating_log_battles")
+            self.store.con.execute("DELETE FROM rating_logs")
+            self.store.con.execute("INSERT INTO rating_logs (rating_version, fingerprint, experts, n_battles) "
+                                   "VALUES (?, ?, ?, ?)", [version, fingerprint, list(self.experts), self.n_battles])
+            self.store.con.execute("INSERT INTO rating_log_battles SELECT ?, pos, battle_id, a, d, t_a, t_b "
+                                   "FROM _wf_log_results ORDER BY pos", [version])
 
     def close(self) -> None:
         for table in _LOG_TABLES:
@@ -294,6 +308,39 @@ def open_log(store: RatingStore, arena: ArenaSettings | None = None) -> Iterator
         run_script(store, "log_results")
         n = store.query("SELECT count(*) AS n FROM _wf_log_battles")[0]["n"]
         log = Log(store, tuple(experts), int(n), slots)
+        yield log
+    finally:
+        log.close()
+
+
+LOG_FORMAT = 1  # bump when what the log SQL computes changes: saved logs of another format are not reused
+
+
+def log_fingerprint(store: RatingStore, arena: ArenaSettings | None = None) -> str:
+    """A hash of everything the vote log is built from (the votes, battles, executions and calibrations as
+    sql/queries/log_fingerprint.sql sums them up, the vote and execution rules, the log format): equal
+    fingerprints, equal logs. One scan of each table, instead of building the log."""
+    arena = arena or ArenaSettings()
+    inputs = store.named("log_fingerprint")[0]["inputs"]
+    rules = json.dumps({"votes": arena.votes.model_dump(mode="json"), "execution": {
+        k: getattr(arena.execution, k) for k in ("enabled", "vote", "vote_weight")}, "format": LOG_FORMAT},
+        sort_keys=True)
+    return hashlib.sha256(f"{inputs}|{rules}".encode()).hexdigest()[:32]
+
+
+@contextlib.contextmanager
+def open_saved_log(store: RatingStore, fingerprint: str) -> Iterator[Log | None]:
+    """The log the rate step saved (:meth:`Log.save`) if its fingerprint is ``fingerprint`` (nothing it is built
+    from changed since), as the tables the gold step reads (its version, experts, battles, tallies); else None."""
+    saved = store.query("SELECT rating_version, experts, n_battles FROM rating_logs WHERE fingerprint = ?",
+                        [fingerprint])
+    if not saved:
+        yield None
+        return
+    log = Log(store, tuple(saved[0]["experts"]), int(saved[0]["n_battles"]),
+              saved_version=saved[0]["rating_version"])
+    try:
+        run_script(store, "log_saved", {"version": log.saved_version})
         yield log
     finally:
         log.close()
