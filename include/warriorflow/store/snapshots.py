@@ -231,8 +231,11 @@ def preference_records(battles: Iterable[dict[str, Any]],
     return pairs, skipped
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"), check_circular=False)
+
+
 def _canonical(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+    return _CANONICAL.encode(obj).encode()
 
 
 def content_sha256(examples: list[dict], battles: list[dict], ratings: dict, preferences: Sequence[dict] = (),
