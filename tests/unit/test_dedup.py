@@ -305,3 +305,23 @@ def test_stored_signatures_are_read_in_bulk_and_checked(tmp_path, config):
                      key=["instruction_id"])
         with pytest.raises(ValueError, match="short"):
             stored_signatures(store, d)
+
+
+def test_the_stored_index_keeps_signatures_in_one_matrix():
+    """index_from_matrix serves the stored signatures as rows of the matrix (no object per key), and
+    find_near_duplicates extends it as it does a dict."""
+    from warriorflow.method.minhash import KnownSignatures, index_from_matrix
+
+    rng = random.Random(2)
+    texts = [random_text(rng) for _ in range(300)]
+    sigs = MinHasher.from_settings(SETTINGS).signatures(texts)
+    index, known = index_from_matrix([f"s{i}" for i in range(300)], sigs, SETTINGS)
+    assert isinstance(known, KnownSignatures) and len(known) == 300 and "s7" in known and "x" not in known
+    assert np.array_equal(known["s7"], sigs[7])
+    decisions, *_ = run(["q", "new"], [edit(texts[5], rng, 1), random_text(rng)], index, known)
+    assert decisions[0].duplicate_of == "s5" and decisions[1].duplicate_of is None
+    assert "new" in known and len(known) == 301
+    with pytest.raises(KeyError):
+        known["nope"]
+    _, plain = index_from_matrix(["a", "b", "a"], sigs[:3], SETTINGS)  # a repeated key: a plain dict, last wins
+    assert np.array_equal(plain["a"], sigs[2])

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-
 # json.dumps(record, sort_keys=True, default=str, ensure_ascii=...) without building an encoder per line
 _ENCODERS = {ascii_only: json.JSONEncoder(sort_keys=True, default=str, ensure_ascii=ascii_only, check_circular=False)
              for ascii_only in (True, False)}
