@@ -74,9 +74,9 @@ prints) and on the same Elo scale (``elo``): a ``length`` coefficient of +0.2 lo
 means the judges gave an answer one std longer (relative to its opponent) the odds of an expert rated 35
 points higher.
 
-Bootstrap (``bt_style``, ``rounds`` > 0): the battles are resampled with replacement ``rounds`` times,
-i.e. multinomial battle counts from numpy ``default_rng(seed)`` (the seed and rounds conventions of
-``rating.bt_bootstrap``); every round is refitted (warm-started) with the standardization of the full
+Bootstrap (``bt_style``, ``rounds`` > 0): the battles are resampled with replacement ``rounds`` times, each
+round n battle indices drawn uniformly from numpy ``default_rng(seed)`` and counted (a multinomial draw of n
+over the n battles, in O(n); the seed and rounds conventions of ``rating.bt_bootstrap``); every round is refitted (warm-started) with the standardization of the full
 data (as arena-hard-auto does), and ``lo`` / ``hi`` are the 2.5 / 97.5 percentiles of the ratings and of
 the Elo-scale coefficients.
 """
@@ -448,16 +448,15 @@ def bt_style_arrays(a: np.ndarray, b: np.ndarray, s: np.ndarray, counts_a: np.nd
     lo = hi = beta_lo = beta_hi = None
     if rounds:
         rng = np.random.default_rng(seed)
-        uniform = np.full(n_used, 1.0 / n_used)
         start = np.concatenate([theta, beta])
         th_r, be_r = [], []
-        # One multinomial row at a time (the rows of size=rounds, in order, never all in memory); the rounds are
+        # One resample at a time (never all rounds' counts in memory); the rounds are
         # fitted on all cores (NumPy releases the GIL in the fit's loops), a few in flight, collected in order.
         workers = _bootstrap_threads(rounds)
         with ThreadPoolExecutor(workers, thread_name_prefix="bt-style") as pool:
             pending: deque = deque()
             for _ in range(rounds):
-                c = rng.multinomial(n_used, uniform)
+                c = np.bincount(rng.integers(0, n_used, n_used), minlength=n_used)
                 pending.append(pool.submit(fit_style_bt, a, b, s, x, m, weights=c, start=start, **kw))
                 while len(pending) > workers or (pending and pending[0].done()):
                     t_, b_ = pending.popleft().result()
