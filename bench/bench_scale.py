@@ -392,6 +392,21 @@ def fresh_work(home: Path) -> None:
     shutil.copytree(home / "mined", work / "objects" / "runs" / RUN_ID / "mine")
 
 
+def report(files: list[Path]) -> str:
+    """A Markdown table of result files (one column pair per size): seconds (CPU seconds) and peak RSS per step."""
+    runs = sorted((json.loads(f.read_text()) for f in files), key=lambda r: r["instructions"])
+    head = "| step | " + " | ".join(f"{r['instructions']:,} / {r['votes']:,}" for r in runs) + " |"
+    lines = [head, "|---|" + "---|" * len(runs)]
+    for step in STEPS:
+        cells = []
+        for r in runs:
+            x = r["steps"].get(step)
+            cpu = x.get("cpu_seconds", x["seconds"]) if x else 0
+            cells.append("" if x is None else f"{x['seconds']:.1f} s ({cpu:.0f} cpu s), {x['peak_rss_mb']:.0f} MB")
+        lines.append(f"| {step} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--instructions", type=int, default=10_000)
@@ -402,11 +417,15 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=ROOT / "var" / "bench-scale", help="built stores, per size")
     ap.add_argument("--rebuild", action="store_true", help="build the store again even if cached")
     ap.add_argument("--steps", default=",".join(STEPS), help="comma-separated subset, in order")
+    ap.add_argument("--report", type=Path, nargs="+", help="print a Markdown table of these result files and stop")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--settings", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         print(json.dumps(run_step(args.child, args.settings)))
+        return
+    if args.report:
+        print(report(args.report))
         return
     sys.path[:0] = [str(ROOT / "include"), str(ROOT)]
     s = shape(args.instructions, args.votes, args.pool)
@@ -439,13 +458,13 @@ def main() -> None:
         steps[step] = measure(step, settings)
         print(f"{step:<16} {steps[step]['seconds']:>9.1f} {steps[step]['cpu_seconds']:>9.1f} "
               f"{steps[step]['peak_rss_mb']:>12.0f}", flush=True)
-    result = {"steps": steps, "instructions": args.instructions, "votes": s["votes"], "dim": args.dim,
-              "shape": s, "build_seconds": build_seconds,
-              "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-                          "load_average_after": os.getloadavg()}}
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        result = {"steps": steps, "instructions": args.instructions, "votes": s["votes"], "dim": args.dim,
+                  "shape": s, "build_seconds": build_seconds,
+                  "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                              "platform": platform.platform(), "load_average_after": os.getloadavg()}}
+        if args.json:  # after every step: a failed step leaves the ones before it
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

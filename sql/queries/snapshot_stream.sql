@@ -1,11 +1,13 @@
 -- The snapshot's content, staged for reading a range at a time (store/snapshots.py create_snapshot); each table is
 -- written in the order it is read, so a range query reads only its own row groups.
--- _wf_snap_gold: the gold instructions (the sft view's). _wf_snap_scored: every scored response of them, with the
+-- _wf_snap_gold: the gold instructions (those of the sft view: its joins, without its per-row lists). _wf_snap_scored: every scored response of them, with the
 -- gold's rating version's scores. _wf_snap_battles: their completed battles in the recorded battle order (bo), with
 -- _wf_snap_battle_votes: every stored vote of those battles. _wf_snap_sides: each such vote once per competitor,
 -- with its role and opponent (the responses dataset's votes).
 CREATE OR REPLACE TEMP TABLE _wf_snap_gold AS
-SELECT DISTINCT instruction_id FROM sft ORDER BY instruction_id;
+SELECT DISTINCT g.instruction_id
+FROM gold_selections g JOIN instructions i USING (instruction_id) JOIN responses r ON r.response_id = g.response_id
+ORDER BY g.instruction_id;
 
 CREATE OR REPLACE TEMP TABLE _wf_snap_scored AS
 SELECT s.instruction_id, i.text AS instruction, s.response_id, s.expert, r.text AS response,

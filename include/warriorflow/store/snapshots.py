@@ -575,7 +575,8 @@ def create_snapshot(cfg: Config, store: RatingStore, objects: ObjectStore, *,
     groups), hashed as they go, then uploaded file by file (the object store uploads a large file in parts);
     nothing holds a whole dataset in memory. Identical content returns the existing snapshot (``created=False``),
     recording its row if missing."""
-    if not store.query("SELECT count(*) AS n FROM sft")[0]["n"]:
+    if not store.query("SELECT count(*) AS n FROM gold_selections g JOIN instructions i USING (instruction_id) "
+                       "JOIN responses r ON r.response_id = g.response_id")[0]["n"]:  # the sft view's rows
         raise StoreError(f"rating store {store.path}", "has no gold examples to snapshot",
                          "run the battle stage (`warriorflow run-arena` / the battle DAG) first")
     with tempfile.TemporaryDirectory(prefix="warriorflow-snapshot-") as tmp:
