@@ -77,8 +77,8 @@ points higher.
 Bootstrap (``bt_style``, ``rounds`` > 0): the battles are resampled with replacement ``rounds`` times, each
 round n battle indices drawn uniformly from numpy ``default_rng(seed)`` and counted (a multinomial draw of n
 over the n battles, in O(n); the seed and rounds conventions of ``rating.bt_bootstrap``); every round is
-refitted (warm-started) with the standardization of the full data (as arena-hard-auto does), and ``lo`` / ``hi`` are the 2.5 / 97.5 percentiles of the ratings and of
-the Elo-scale coefficients.
+refitted (warm-started) with the standardization of the full data (as arena-hard-auto does), and ``lo`` /
+``hi`` are the 2.5 / 97.5 percentiles of the ratings and of the Elo-scale coefficients.
 """
 
 from __future__ import annotations
