@@ -21,7 +21,9 @@ from warriorflow.config import CONFIG_DIR, load_config
 from warriorflow.stages.cycles import battle_cycle, instruction_cycle
 from warriorflow.store.rating_store import RatingStore
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# a real airflow standalone, scheduler and tiny models: a hang guard, not a speed goal (a loaded 2-core machine
+# needs more than the suite-wide 900 s)
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(2700)]
 
 NEWCOMER = "smollm2-135m-newcomer"
 # Selection days -> the daily 06:00 tick that owns them ([D-1 06:00, D 06:00)). The first day is outside the

@@ -38,7 +38,9 @@ def test_experts_lists_the_registry():
     for name in (SMOLLM2, QWEN, GEMMA):
         assert name in res.output
     as_json = json.loads(run("experts", "--json").output)
-    assert [e["name"] for e in as_json] == [SMOLLM2, QWEN, GEMMA] and as_json[2]["roles"] == ["mine", "judge"]
+    assert [e["name"] for e in as_json] == [SMOLLM2, QWEN, GEMMA, "champion"]
+    assert as_json[2]["roles"] == ["mine", "judge"]
+    assert as_json[3]["roles"] == ["answer"] and as_json[3]["model"]["published"] == "models/champion"
 
 
 def test_doctor_all_green_on_the_embedded_default():

@@ -24,7 +24,9 @@ def test_evaluate_smollm2_through_the_cli(config, tmp_path, monkeypatch):
     (tmp_path / "experts.embedded.yaml").write_text(config.experts_file.read_text())
     monkeypatch.setenv("WARRIORFLOW_CONFIG", str(small))
     cli = CliRunner()
-    result = cli.invoke(main, ["evaluate", "expert:smollm2-135m-instruct", "-n", "2", "--compare", "--json"])
+    # every kind, the embedded default's disabled CRUXEval included (named benchmarks run even when disabled)
+    every = [x for n in ("humaneval", "mbpp", "mbppplus", "cruxeval-i", "cruxeval-o") for x in ("-b", n)]
+    result = cli.invoke(main, ["evaluate", "expert:smollm2-135m-instruct", *every, "-n", "2", "--compare", "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output[result.output.index("{"):])
     names = {b["name"] for b in doc["benchmarks"]}

@@ -241,8 +241,8 @@ def test_make_pairs_cli_writes_labeled_pairs_that_differ_only_by_the_mutation(tm
 
     from warriorflow.cli.app import main
     from warriorflow.evaluation.harness import check_program, run_programs
+    from warriorflow.evaluation.jobs import sandbox_from_config
     from warriorflow.evaluation.problems import load_benchmark
-    from warriorflow.evaluation.run import sandbox_from_config
     from warriorflow.stages.decontaminate import calibration_pairs_file
 
     result = CliRunner().invoke(main, ["judges", "make-pairs", "-n", "6", "--seed", "3"])

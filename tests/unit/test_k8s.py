@@ -97,7 +97,7 @@ def test_pod_names_are_dns_labels():
 
 def test_pods_render_shows_one_model_per_pod_and_no_llm_step_in_the_writer_pool(monkeypatch):
     monkeypatch.setenv("VLLM_API_KEY", "sk-never-in-a-spec")
-    result = CliRunner().invoke(main, ["--config", str(PROD), "pods", "render", "--json"])
+    result = CliRunner().invoke(main, ["--config", str(PROD), "pods", "render", "--json", "--no-training"])
     assert result.exit_code == 0, result.output
     pods = json.loads(result.output)
     assert "sk-never-in-a-spec" not in result.output
@@ -119,8 +119,8 @@ def test_pods_render_shows_one_model_per_pod_and_no_llm_step_in_the_writer_pool(
     assert sum(p["step"] == "judge" for p in pods) == judges
     table = CliRunner().invoke(main, ["--config", str(PROD), "pods", "render"])
     assert table.exit_code == 0 and "model loads per battle cycle" in table.output
-    with_training = json.loads(CliRunner().invoke(main, ["--config", str(PROD), "pods", "render", "--json",
-                                                         "--training"]).output)
+    # by default the retrain DAG's pods come too (the "pods render --json" shows them)
+    with_training = json.loads(CliRunner().invoke(main, ["--config", str(PROD), "pods", "render", "--json"]).output)
     [train] = [p for p in with_training if p["step"] == "train"]
     assert train["gpus"] == 8 and train["data_parallel"] == 8 and train["tensor_parallel"] is None
     # the evaluation: generation on the target's GPUs, the sandbox on CPUs, neither in the writer pool

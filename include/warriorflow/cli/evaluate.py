@@ -35,7 +35,8 @@ def evaluate_cmd(ctx: click.Context, model_ref: str, names: tuple[str, ...], lim
                "scoring_s": report.scoring_s, "harness_version": HARNESS_VERSION,
                "benchmarks": [{"name": s.name, "pass_at_1": s.pass_at_1, "pass_at_k": s.pass_at_k,
                                "n_problems": s.n_problems, "n_passed": s.n_passed, "reasons": s.reasons,
-                               "harness_version": HARNESS_VERSION} for s in report.scores]}
+                               "data_sha256": s.data_sha256, "harness_version": HARNESS_VERSION}
+                              for s in report.scores]}
         if decision is not None:
             out["decision"] = {"previous": decision.previous, "promoted": decision.promoted,
                                "deltas": decision.deltas, "mean_delta": decision.mean_delta,

@@ -150,7 +150,8 @@ def pods() -> None:
 
 @pods.command("render")
 @click.option("--json", "as_json", is_flag=True, help="Print the pods as JSON (a list).")
-@click.option("--training", is_flag=True, help="Also the retrain DAG's training pod.")
+@click.option("--training/--no-training", default=True, show_default=True,
+              help="Also the retrain DAG's pods: training (torchrun) and the evaluation jobs.")
 @click.pass_context
 def render_cmd(ctx: click.Context, as_json: bool, training: bool) -> None:
     """Print every pod a mine + battle cycle would launch (dry run, validated against the Kubernetes schema):

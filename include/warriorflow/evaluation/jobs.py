@@ -322,10 +322,18 @@ def read_generations(objects: ObjectStore, req: EvalRequest) -> dict[str, list[s
 # ------------------------------------------------------------------------------------------ check
 
 
+def sandbox_from_config(config: Config):
+    """The bubblewrap sandbox with ``evaluation.sandbox``'s limits."""
+    from warriorflow.sandbox import Sandbox, SandboxLimits
+
+    sb = config.settings.evaluation.sandbox
+    limits = SandboxLimits(memory_mb=sb.memory_mb, cpu_s=sb.cpu_s, wall_s=sb.wall_s, nproc=sb.nproc,
+                           file_size_mb=sb.file_size_mb, tmpfs_mb=sb.tmpfs_mb, stdout_bytes=sb.stdout_kb << 10)
+    return Sandbox(limits, python=sb.python, sandbox_uid=sb.sandbox_uid, memory_cgroup=sb.memory_cgroup)
+
+
 def check(config: Config, objects: ObjectStore, request_key: str, *, sandbox=None, progress: Progress = quiet) -> str:
     """The check job: each sample's check program in the sandbox; return the verdicts key."""
-    from warriorflow.evaluation.run import sandbox_from_config
-
     req = read_request(objects, request_key)
     out_key = eval_key(req.eval_id, VERDICTS)
     if objects.exists(out_key):
@@ -371,6 +379,7 @@ class IngestedScore:
     n_problems: int
     n_passed: int           # problems whose first sample passed
     reasons: dict[str, int]
+    data_sha256: str = ""
 
 
 def _bad(objects: ObjectStore, key: str, problems: list[str]) -> StoreError:
@@ -436,7 +445,7 @@ def ingest(config: Config, store, objects: ObjectStore, request_key: str) -> lis
             reasons[rs[0]["reason"]] = reasons.get(rs[0]["reason"], 0) + 1
         pak = {str(k): mean_pass_at_k(counts, k) for k in req.pass_k}
         score = IngestedScore(b["name"], pak["1"], pak, len(per), sum(rs[0]["passed"] for _, rs in per),
-                              dict(sorted(reasons.items())))
+                              dict(sorted(reasons.items())), b["data_sha256"])
         scores.append(score)
         problems = [{"task_id": tid, "passed": rs[0]["passed"], "reason": rs[0]["reason"],
                      "detail": str(rs[0].get("detail", ""))[:300], "n_samples": len(rs),

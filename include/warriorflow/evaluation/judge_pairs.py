@@ -24,8 +24,8 @@ from pathlib import Path
 
 from warriorflow.config import Config
 from warriorflow.evaluation.harness import check_program, run_programs
+from warriorflow.evaluation.jobs import sandbox_from_config
 from warriorflow.evaluation.problems import load_benchmark
-from warriorflow.evaluation.run import sandbox_from_config
 from warriorflow.method.mutants import canonical_source, mutants
 
 INSTRUCTION = "Complete the following Python function.\n\n```python\n{prompt}\n```"

@@ -18,7 +18,7 @@ from warriorflow.evaluation.compare import Decision, decide
 from warriorflow.evaluation.harness import HARNESS_VERSION
 from warriorflow.inference.base import Backend
 from warriorflow.method.progress import Progress, quiet
-from warriorflow.sandbox import Sandbox, SandboxLimits
+from warriorflow.sandbox import Sandbox
 from warriorflow.store.rating_store import RatingStore
 
 log = logging.getLogger(__name__)
@@ -34,13 +34,6 @@ class EvaluationReport:
 
     def pass_at_1(self) -> dict[str, float]:
         return {s.name: s.pass_at_1 for s in self.scores}
-
-
-def sandbox_from_config(config: Config) -> Sandbox:
-    sb = config.settings.evaluation.sandbox
-    limits = SandboxLimits(memory_mb=sb.memory_mb, cpu_s=sb.cpu_s, wall_s=sb.wall_s, nproc=sb.nproc,
-                           file_size_mb=sb.file_size_mb, tmpfs_mb=sb.tmpfs_mb, stdout_bytes=sb.stdout_kb << 10)
-    return Sandbox(limits, python=sb.python, sandbox_uid=sb.sandbox_uid, memory_cgroup=sb.memory_cgroup)
 
 
 def evaluate_model(config: Config, model_ref: str, *, names: list[str] | None = None, limit: int | None = None,

@@ -526,11 +526,12 @@ def k_center_greedy_reference(
     seed: int = 0,
     first: int | None = None,
 ) -> KCenterResult:
-    """The straightforward k-center greedy, for tests and the benchmark only (slow).
+    """The straightforward k-center greedy, an oracle for tests and the benchmark's *strawman* (slow).
 
-    In the style of google/active-learning ``kcenter_greedy.py``: before every pick, recompute the
-    full pairwise distances from all candidates to all current centers (old centers + picks so far)
-    in float64 and take the row minimum; pick the argmax. Same contract as ``k_center_greedy``.
+    Before every pick it recomputes the full pairwise distances from all candidates to all current centers
+    (old centers + picks so far) in float64 and takes the row minimum; pick the argmax. Same contract as
+    ``k_center_greedy``. This is NOT google/active-learning's ``kCenterGreedy``, which updates only the new
+    center's distances (``bench/reference_impls.py`` transcribes that one for the benchmark).
     """
     x, source, k = _check_args(candidates, budget, centers, first)
     old = np.concatenate([_checked_chunk(c, x.shape[1]) for c in source.chunks(1 << 16)] or [
