@@ -331,3 +331,20 @@ def test_real_embeddings_offline():
     # the picks of two near-paraphrases and an unrelated text: the unrelated one is picked after the first
     assert k_center_greedy(e, 2, first=0).picks == [0, 2]
     print(f"load + embed: {time.perf_counter() - t0:.1f}s")
+
+
+def test_the_warm_start_keeps_each_candidates_nearest_old_centers(monkeypatch):
+    """Each candidate keeps its _KEPT_OLD nearest old centers (what exact tie-breaks read instead of every old
+    center), however the old centers are cut into blocks."""
+    from warriorflow.method import kcenter
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((300, 8)).astype(np.float32)
+    old = rng.standard_normal((2000, 8)).astype(np.float32)
+    d2 = ((x[:, None, :].astype(np.float64) - old[None, :, :]) ** 2).sum(axis=2)
+    want = np.argsort(d2, axis=1)[:, : kcenter._KEPT_OLD]
+    for block in (4096 * 3, 4096 * 64, 1 << 24):  # many small blocks (the sparse merge) and one big one
+        monkeypatch.setattr(kcenter, "_INIT_BLOCK_ELEMENTS", block)
+        g = kcenter._Greedy(x, kcenter.ArrayCenters(old), 1, None, 1)
+        assert np.array_equal(g.kept_vec, old[want])
+        assert np.allclose(g.kept_val + g.nx[:, None], np.take_along_axis(d2, want, axis=1), atol=1e-4)

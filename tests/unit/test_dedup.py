@@ -280,3 +280,48 @@ def test_load_index_rejects_signatures_of_other_settings():
         load_index([("x", b"\x00" * 256)], SETTINGS)
     index, known = load_index([], SETTINGS)
     assert len(index) == 0 and known == {}
+
+
+def test_stored_signatures_are_read_in_bulk_and_checked(tmp_path, config):
+    """The stored index comes back as one matrix in the order kept; a signature of another size is refused."""
+    import numpy as np
+
+    from warriorflow.method.minhash import ALGORITHM_VERSION, SIGNATURE_DTYPE
+    from warriorflow.stages.dedup import stored_signatures
+    from warriorflow.store.rating_store import RatingStore
+
+    d = config.settings.dedup
+    rng = np.random.default_rng(0)
+    sigs = rng.integers(0, 2**32, (5, d.num_perm), dtype=np.uint64).astype(SIGNATURE_DTYPE)
+    with RatingStore(tmp_path / "s.duckdb") as store:
+        rows = [{"instruction_id": f"i{k}", "num_perm": d.num_perm, "seed": d.seed, "shingle_size": d.shingle_size,
+                 "algorithm": ALGORITHM_VERSION, "signature": sigs[k].tobytes(),
+                 "created_at": f"2026-01-0{5 - k} 00:00:00"} for k in range(5)]
+        store.upsert("minhash_signatures", rows, key=["instruction_id"])
+        keys, matrix = stored_signatures(store, d)
+        assert keys == [f"i{k}" for k in (4, 3, 2, 1, 0)]
+        assert np.array_equal(matrix, sigs[[4, 3, 2, 1, 0]])
+        store.upsert("minhash_signatures", [dict(rows[0], instruction_id="short", signature=b"\x00" * 8)],
+                     key=["instruction_id"])
+        with pytest.raises(ValueError, match="short"):
+            stored_signatures(store, d)
+
+
+def test_the_stored_index_keeps_signatures_in_one_matrix():
+    """index_from_matrix serves the stored signatures as rows of the matrix (no object per key), and
+    find_near_duplicates extends it as it does a dict."""
+    from warriorflow.method.minhash import KnownSignatures, index_from_matrix
+
+    rng = random.Random(2)
+    texts = [random_text(rng) for _ in range(300)]
+    sigs = MinHasher.from_settings(SETTINGS).signatures(texts)
+    index, known = index_from_matrix([f"s{i}" for i in range(300)], sigs, SETTINGS)
+    assert isinstance(known, KnownSignatures) and len(known) == 300 and "s7" in known and "x" not in known
+    assert np.array_equal(known["s7"], sigs[7])
+    decisions, *_ = run(["q", "new"], [edit(texts[5], rng, 1), random_text(rng)], index, known)
+    assert decisions[0].duplicate_of == "s5" and decisions[1].duplicate_of is None
+    assert "new" in known and len(known) == 301
+    with pytest.raises(KeyError):
+        known["nope"]
+    _, plain = index_from_matrix(["a", "b", "a"], sigs[:3], SETTINGS)  # a repeated key: a plain dict, last wins
+    assert np.array_equal(plain["a"], sigs[2])

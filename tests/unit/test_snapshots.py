@@ -355,3 +355,29 @@ def test_cli_create_list_show_verify(seeded):
     assert bad.exit_code == 2 and "fails its checksum" in bad.output
     missing = runner.invoke(main, ["snapshot", "show", "2026-01-01T00-00-00Z-00000000"])
     assert missing.exit_code == 2 and "no such snapshot" in missing.output
+
+
+def test_a_snapshot_streamed_in_small_batches_has_the_content_of_its_records(seeded, monkeypatch):
+    """Streamed a few rows at a time (several Parquet row groups per file), the snapshot's content hash is
+    content_sha256 of its records read back, and the Parquet files hold the JSONL rows."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    monkeypatch.setattr(snapshots, "SNAPSHOT_BATCH", 2)
+    info = _create(seeded)
+    objects = open_objects(seeded)
+    m = snapshots.read_snapshot_manifest(objects, info.snapshot_id)
+    p = snapshots.prefix(info.snapshot_id)
+    rows = {name: _rows(objects, info.snapshot_id, name) for name in snapshots.DATASETS}
+    lineage = [json.loads(x) for x in objects.get_bytes(join_key(p, snapshots.BATTLES)).splitlines()]
+    assert info.content_sha256 == snapshots.content_sha256(rows["sft"], lineage, m["lineage"]["ratings"],
+                                                           rows["preferences"], rows["responses"])
+    for name, (parquet, *_rest) in snapshots.DATASETS.items():
+        table = pq.read_table(io.BytesIO(objects.get_bytes(join_key(p, parquet))))
+        assert table.num_rows == len(rows[name]) and (table.num_rows < 3 or pq.ParquetFile(
+            io.BytesIO(objects.get_bytes(join_key(p, parquet)))).num_row_groups > 1)
+        assert json.loads(json.dumps(table.to_pylist())) == rows[name]
+    monkeypatch.setattr(snapshots, "SNAPSHOT_BATCH", 1000)
+    again = _create(seeded, now=T1)
+    assert not again.created and again.snapshot_id == info.snapshot_id  # the same content, however streamed

@@ -34,13 +34,14 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from warriorflow.errors import ConfigError
 
-__all__ = ["KCenterResult", "k_center_greedy", "k_center_greedy_reference", "resolve_budget"]
+__all__ = ["ArrayCenters", "CenterSource", "KCenterResult", "k_center_greedy", "k_center_greedy_reference",
+           "resolve_budget"]
 
 # --------------------------------------------------------------------------------------------------
 # Budget
@@ -115,6 +116,7 @@ _MAX_THREADS = 16
 _TIE_LIMIT = 1 << 17  # at most this many near-tied candidates are re-decided exactly per pick
 _EXACT_PAIR_LIMIT = 1 << 21  # ... and at most this many candidate x center pairs for the ambiguous ones
 _EXACT_BLOCK_ELEMENTS = 1 << 20  # float64 elements per block in the exact computation
+_KEPT_OLD = 4  # nearest old centers kept per candidate (exact tie-breaks without reading every old center again)
 _F32_EPS = float(np.finfo(np.float32).eps)
 
 
@@ -130,10 +132,17 @@ def _as_matrix(x: Any, name: str, d: int | None = None) -> np.ndarray:
     return a
 
 
-def _check_args(candidates: Any, budget: int, centers: Any, first: int | None) -> tuple[np.ndarray, np.ndarray, int]:
+def _check_args(candidates: Any, budget: int, centers: Any, first: int | None) -> tuple[np.ndarray, CenterSource, int]:
     x = _as_matrix(candidates, "candidates")
     n, d = x.shape
-    old = _as_matrix(centers, "centers", d) if centers is not None else np.empty((0, d), np.float32)
+    if centers is None:
+        old: CenterSource = ArrayCenters(np.empty((0, d), np.float32))
+    elif isinstance(centers, np.ndarray) or not hasattr(centers, "chunks"):
+        old = ArrayCenters(_as_matrix(centers, "centers", d))
+    else:
+        old = centers
+        if len(old) and old.dim != d:
+            raise ValueError(f"centers has {old.dim} columns but the candidates have {d}")
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 0:
         raise ValueError(f"budget must be a whole number >= 0, got {budget!r} (see resolve_budget)")
     if first is not None:
@@ -158,6 +167,44 @@ def _sq_rows(diff: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", diff, diff)
 
 
+class CenterSource(Protocol):
+    """The old centers (earlier selections) of a warm start, read as a stream: never all in memory.
+
+    ``len()`` is their number and ``dim`` their dimension; ``chunks(rows)`` yields them in their fixed order as
+    float32 blocks of ``rows`` rows (the last one shorter), every time it is called: the warm start reads them
+    once, and again only to re-decide a candidate whose two nearest centers are too close to tell apart. A
+    store-backed source reads them from the store, a block at a time."""
+
+    dim: int
+
+    def __len__(self) -> int: ...
+    def chunks(self, rows: int) -> Iterable[np.ndarray]: ...
+
+
+class ArrayCenters:
+    """A :class:`CenterSource` over a float32 matrix in memory."""
+
+    def __init__(self, centers: np.ndarray):
+        self.array = centers
+        self.dim = centers.shape[1]
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def chunks(self, rows: int) -> Iterable[np.ndarray]:
+        for c0 in range(0, len(self.array), rows):
+            yield self.array[c0 : c0 + rows]
+
+
+def _checked_chunk(block: Any, d: int) -> np.ndarray:
+    block = np.ascontiguousarray(block, dtype=np.float32)
+    if block.ndim != 2 or block.shape[1] != d:
+        raise ValueError(f"centers have {block.shape[-1]} columns but the candidates have {d}")
+    if block.size and not np.isfinite(block).all():
+        raise ValueError("centers holds NaN or infinite values")
+    return block
+
+
 def _threads_for(n: int) -> int:
     try:
         cores = len(os.sched_getaffinity(0))
@@ -171,13 +218,16 @@ class _Greedy:
 
     Per candidate: ``mind`` (squared distance to the nearest center; -1 once picked, else >= 0),
     ``second`` (to the second nearest) and ``near`` (which center is nearest: old centers are
-    0..m-1, pick t is m+t). The float32 values carry an error of at most ``err``; candidates within
+    0..m-1, pick t is m+t). The old centers are read once (a stream); each candidate keeps its ``_KEPT_OLD``
+    nearest ones (float32 values and vectors), enough to re-decide it exactly unless more old centers than that
+    are within the error band of its nearest: only then are the old centers read again.
+    The float32 values carry an error of at most ``err``; candidates within
     ``2 err`` of the farthest one are re-decided with float64 distances by direct differences. For a
     candidate whose nearest center leads the second by more than ``2 err`` that is one distance (to
-    ``near``); only the rare ambiguous ones are compared with every center.
+    ``near``); only the rare ambiguous ones are compared with their kept old centers and every pick.
     """
 
-    def __init__(self, x: np.ndarray, old: np.ndarray, capacity: int, pool: ThreadPoolExecutor | None,
+    def __init__(self, x: np.ndarray, old: CenterSource, capacity: int, pool: ThreadPoolExecutor | None,
                  n_threads: int):
         self.x = x
         self.old = old
@@ -185,12 +235,7 @@ class _Greedy:
         self.n, self.d = x.shape
         self.pool = pool
         self.nx = _sq_norms(x)
-        nc = _sq_norms(old) if self.m else np.zeros(0, np.float32)
-        r2 = max(float(self.nx.max(initial=0.0)), float(nc.max(initial=0.0)), 1e-30)
-        # Rigorous bound on the float32 error of one squared distance ||x||^2 - 2 x.c + ||c||^2
-        # (dot product: (d-1) u sum|x_i c_i| <= d eps/2 * 2 R^2; norms and two additions: a few eps R^2),
-        # doubled for margin. Two values closer than twice this may be in either order.
-        self.err = 2.0 * (self.d + 16) * _F32_EPS * r2
+        self.r2 = max(float(self.nx.max(initial=0.0)), 1e-30)  # with the old centers' norms once they are read
         self.mind = np.full(self.n, np.inf, np.float32)
         self.second = np.full(self.n, np.inf, np.float32)
         self.near = np.full(self.n, -1, np.int64)
@@ -201,43 +246,103 @@ class _Greedy:
         self.blocks = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
         self.block_max = np.full(len(self.blocks), np.inf)
         self.picks: list[int] = []
+        self.kept_val = np.zeros((0, _KEPT_OLD), np.float32)
+        self.kept_vec = np.zeros((0, _KEPT_OLD, self.d), np.float32)
         if self.m:
-            self._init_from_centers(nc)
+            self._init_from_centers()
+        # Rigorous bound on the float32 error of one squared distance ||x||^2 - 2 x.c + ||c||^2
+        # (dot product: (d-1) u sum|x_i c_i| <= d eps/2 * 2 R^2; norms and two additions: a few eps R^2),
+        # doubled for margin. Two values closer than twice this may be in either order.
+        self.err = 2.0 * (self.d + 16) * _F32_EPS * self.r2
 
     @property
     def n_centers(self) -> int:
         return self.m + len(self.picks)
 
-    def _init_from_centers(self, nc: np.ndarray) -> None:
-        """Nearest and second-nearest old center of every candidate, in memory-bounded blocks (gemm)."""
+    def _init_from_centers(self) -> None:
+        """Nearest and second-nearest old center of every candidate, reading the old centers once, a block of
+        ``cols`` at a time (the blocks of the gemm: candidate rows x center columns, memory-bounded)."""
         cols = max(1, min(self.m, _INIT_BLOCK_ELEMENTS // 4096))
         rows = max(1, _INIT_BLOCK_ELEMENTS // cols)
-        for r0 in range(0, self.n, rows):
-            xr = self.x[r0 : r0 + rows]
-            ar = np.arange(len(xr))
-            best = np.full(len(xr), np.inf, np.float32)
-            second = np.full(len(xr), np.inf, np.float32)
-            near = np.zeros(len(xr), np.int64)
-            for c0 in range(0, self.m, cols):
-                g = xr @ self.old[c0 : c0 + cols].T
+        row_blocks = [(r0, min(self.n, r0 + rows)) for r0 in range(0, self.n, rows)]
+        t = _KEPT_OLD
+        # each candidate's t nearest old centers as read (values without ||x||^2, and vectors), nearest first
+        self.kept_val = np.full((self.n, t), np.inf, np.float32)
+        self.kept_vec = np.zeros((self.n, t, self.d), np.float32)
+        best = [np.full(r1 - r0, np.inf, np.float32) for r0, r1 in row_blocks]
+        second = [np.full(r1 - r0, np.inf, np.float32) for r0, r1 in row_blocks]
+        near = [np.zeros(r1 - r0, np.int64) for r0, r1 in row_blocks]
+        c0 = 0
+        for block in self.old.chunks(cols):
+            block = _checked_chunk(block, self.d)
+            nc = _sq_norms(block)
+            self.r2 = max(self.r2, float(nc.max(initial=0.0)))
+            for b, (r0, r1) in enumerate(row_blocks):
+                xr = self.x[r0:r1]
+                ar = np.arange(len(xr))
+                g = xr @ block.T
                 g *= -2.0
-                g += nc[None, c0 : c0 + cols]  # ||c||^2 - 2 x.c; ||x||^2 is added at the end
+                g += nc[None, :]  # ||c||^2 - 2 x.c; ||x||^2 is added at the end
+                self._keep_nearest(r0, r1, g, block)
                 j = g.argmin(axis=1)
                 v1 = g[ar, j]
                 g[ar, j] = np.inf
                 v2 = g.min(axis=1)
-                closer = v1 < best
-                second = np.minimum(np.minimum(second, v2), np.where(closer, best, v1))
-                near = np.where(closer, c0 + j, near)
-                best = np.minimum(best, v1)
-            for v in (best, second):
-                v += self.nx[r0 : r0 + rows]
+                closer = v1 < best[b]
+                second[b] = np.minimum(np.minimum(second[b], v2), np.where(closer, best[b], v1))
+                near[b] = np.where(closer, c0 + j, near[b])
+                best[b] = np.minimum(best[b], v1)
+            c0 += len(block)
+        if c0 != self.m:
+            raise ValueError(f"the centers source gave {c0} centers, not the {self.m} it has")
+        for b, (r0, r1) in enumerate(row_blocks):
+            for v in (best[b], second[b]):
+                v += self.nx[r0:r1]
                 np.maximum(v, 0.0, out=v)
-            self.mind[r0 : r0 + rows] = best
-            self.second[r0 : r0 + rows] = second
-            self.near[r0 : r0 + rows] = near
+            self.mind[r0:r1] = best[b]
+            self.second[r0:r1] = second[b]
+            self.near[r0:r1] = near[b]
         for i, s in enumerate(self.blocks):
             self.block_max[i] = self.mind[s].max()
+
+    def _keep_nearest(self, r0: int, r1: int, g: np.ndarray, block: np.ndarray) -> None:
+        """Merge a block's nearest old centers into each candidate's ``_KEPT_OLD`` nearest (values and vectors;
+        ties keep the earlier center)."""
+        t = _KEPT_OLD
+        kept_val, kept_vec = self.kept_val[r0:r1], self.kept_vec[r0:r1]
+        entering = g < kept_val[:, -1:]  # only these can displace a kept one
+        n_entering = int(np.count_nonzero(entering))
+        if n_entering > g.size // 16:  # early blocks: most entries enter; a partition per row is cheaper
+            if g.shape[1] > t:
+                part = np.argpartition(g, t - 1, axis=1)[:, :t]
+                part.sort(axis=1)
+            else:
+                part = np.broadcast_to(np.arange(g.shape[1]), g.shape).copy()
+            vals = np.concatenate([kept_val, np.take_along_axis(g, part, axis=1)], axis=1)
+            order = np.argsort(vals, axis=1, kind="stable")[:, :t]
+            vecs = np.concatenate([kept_vec, block[part]], axis=1)
+            kept_val[:] = np.take_along_axis(vals, order, axis=1)
+            kept_vec[:] = np.take_along_axis(vecs, order[:, :, None], axis=1)
+            return
+        if not n_entering:
+            return
+        touched = np.flatnonzero(entering.any(axis=1))
+        sub_rows, cols = np.nonzero(entering[touched])
+        rows = touched[sub_rows]
+        # the kept entries of the touched rows, then the entering ones; sorted by row, value (stable: kept first)
+        all_rows = np.concatenate([np.repeat(touched, t), rows])
+        all_vals = np.concatenate([kept_val[touched].ravel(), g[rows, cols]])
+        order = np.lexsort((all_vals, all_rows))
+        first = np.searchsorted(all_rows[order], touched)
+        take = order[(first[:, None] + np.arange(t)[None, :]).ravel()].reshape(len(touched), t)
+        n_kept = len(touched) * t
+        from_kept = take < n_kept
+        new_vec = np.empty((len(touched), t, self.d), np.float32)
+        kt = take[from_kept]
+        new_vec[from_kept] = kept_vec[touched[kt // t], kt % t]
+        new_vec[~from_kept] = block[cols[take[~from_kept] - n_kept]]
+        kept_val[touched] = all_vals[take]
+        kept_vec[touched] = new_vec
 
     def _update_block(self, i: int, c: np.ndarray, nc: np.float32, p: int, center_id: int) -> None:
         s = self.blocks[i]
@@ -288,18 +393,38 @@ class _Greedy:
         j = int(np.argmax(exact))  # the first maximum: the lowest index, since ``tied`` is sorted
         return int(tied[j]), float(exact[j])
 
-    def _centers64(self, ids: np.ndarray) -> np.ndarray:
-        out = np.empty((len(ids), self.d), np.float64)
+    def _nearest64(self, cands: np.ndarray) -> np.ndarray:
+        """The float64 vector of each candidate's nearest center: an old one as the warm start kept it, else a
+        pick."""
+        ids = self.near[cands]
+        out = np.empty((len(cands), self.d), np.float64)
         is_old = ids < self.m
-        out[is_old] = self.old[ids[is_old]]
+        if is_old.any():  # a clear nearest old center is unique, so it is the first kept one
+            out[is_old] = self.kept_vec[cands[is_old], 0]
         out[~is_old] = self.picks64[ids[~is_old] - self.m]
         return out
 
     def _all_centers64(self, rows: int) -> Iterable[np.ndarray]:
-        for c0 in range(0, self.m, rows):
-            yield self.old[c0 : c0 + rows].astype(np.float64)
+        if self.m:
+            for block in self.old.chunks(rows):
+                yield _checked_chunk(block, self.d).astype(np.float64)
         for c0 in range(0, len(self.picks), rows):
             yield self.picks64[c0 : min(c0 + rows, len(self.picks))]
+
+    def _kept_and_picks(self, xs: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """Float64 squared distance of candidates ``idx`` (their vectors ``xs``) to the nearest of their kept old
+        centers and of every pick."""
+        kept = self.kept_vec[idx].astype(np.float64)  # (k, t, d); unfilled slots are at +inf value, 0 vector
+        d2 = _sq_rows((xs[:, None, :] - kept).reshape(-1, self.d)).reshape(len(idx), -1)
+        d2[~np.isfinite(self.kept_val[idx])] = np.inf
+        best = d2.min(axis=1)
+        if self.picks:
+            rows = max(1, _EXACT_BLOCK_ELEMENTS // (len(idx) * self.d))
+            for c0 in range(0, len(self.picks), rows):
+                cb = self.picks64[c0 : min(c0 + rows, len(self.picks))]
+                diff = (xs[:, None, :] - cb[None, :, :]).reshape(-1, self.d)
+                np.minimum(best, _sq_rows(diff).reshape(len(idx), len(cb)).min(axis=1), out=best)
+        return best
 
     def exact_distances(self, idx: np.ndarray) -> np.ndarray:
         """Float64 distance of candidates ``idx`` to their nearest center, by direct differences."""
@@ -307,12 +432,21 @@ class _Greedy:
         d2 = np.empty(len(idx))
         clear = (self.second[idx].astype(np.float64) - self.mind[idx]) > 2.0 * self.err
         one = np.flatnonzero(clear)
-        d2[one] = _sq_rows(xs[one] - self._centers64(self.near[idx[one]]))
+        d2[one] = _sq_rows(xs[one] - self._nearest64(idx[one]))
         ambiguous = np.flatnonzero(~clear)
+        if len(ambiguous) and self.m:
+            # the true nearest old center is among the kept ones when the last kept is clearly farther than the
+            # first (or all old centers are kept): compare with those and every pick, not with every old center
+            vals = self.kept_val[idx[ambiguous]].astype(np.float64)
+            banded = (vals[:, -1] - vals[:, 0] > 2.0 * self.err + 8 * _F32_EPS * self.r2) | (self.m < _KEPT_OLD)
+            if banded.any():
+                near = ambiguous[banded]
+                d2[near] = self._kept_and_picks(xs[near], idx[near])
+                ambiguous = ambiguous[~banded]
         if len(ambiguous) * self.n_centers > _EXACT_PAIR_LIMIT:
             # too many to compare with every center: the distance to the float32-nearest one
             # (at most 2 err above the true nearest)
-            d2[ambiguous] = _sq_rows(xs[ambiguous] - self._centers64(self.near[idx[ambiguous]]))
+            d2[ambiguous] = _sq_rows(xs[ambiguous] - self._nearest64(idx[ambiguous]))
         elif len(ambiguous):
             xa = xs[ambiguous]
             best = np.full(len(xa), np.inf)
@@ -328,13 +462,14 @@ def k_center_greedy(
     candidates: np.ndarray,
     budget: int,
     *,
-    centers: np.ndarray | None = None,
+    centers: np.ndarray | CenterSource | None = None,
     seed: int = 0,
     first: int | None = None,
 ) -> KCenterResult:
     """Pick ``budget`` of ``candidates`` (n, d) by k-center greedy, warm-started from ``centers``.
 
-    ``centers`` (m, d) are embeddings of earlier selections: they count as chosen, so every pick is
+    ``centers`` (m, d) are embeddings of earlier selections, an array or a :class:`CenterSource` that streams
+    them (read once for the warm start; again only for rare exact tie-breaks): they count as chosen, so every pick is
     the candidate farthest (Euclidean) from all old centers and all earlier picks. Without centers
     (None or zero rows) the first pick is ``first`` if given, else ``np.random.default_rng(seed)``'s
     choice; with centers ``first`` must be None and ``seed`` is not used. Ties go to the lowest index.
@@ -398,7 +533,9 @@ def k_center_greedy_reference(
     ``k_center_greedy``. This is NOT google/active-learning's ``kCenterGreedy``, which updates only the new
     center's distances (``bench/reference_impls.py`` transcribes that one for the benchmark).
     """
-    x, old, k = _check_args(candidates, budget, centers, first)
+    x, source, k = _check_args(candidates, budget, centers, first)
+    old = np.concatenate([_checked_chunk(c, x.shape[1]) for c in source.chunks(1 << 16)] or [
+        np.empty((0, x.shape[1]), np.float32)])
     n = len(x)
     if n == 0:
         return KCenterResult([], [], 0.0)

@@ -54,6 +54,7 @@ _PAD = np.uint64(0x5BD1E9955BD1E995)  # stands for a missing word in a shingle o
 _SHIFT33 = np.uint64(33)
 _SHIFT32 = np.uint64(32)
 _BLOCK_CELLS = 1 << 17  # texts x shingles x num_perm cells per MinHash block (512 KiB of uint32)
+_BAND_ROWS = 1 << 16  # signatures per block when folding band keys
 
 
 # --------------------------------------------------------------------------------------------- shingles
@@ -300,10 +301,16 @@ class LSHIndex:
         return self._number[key]
 
     def band_keys(self, sigs: np.ndarray) -> np.ndarray:
-        """``(n, bands)`` uint64 keys: each band's ``rows`` signature values folded into 64 bits."""
+        """``(n, bands)`` uint64 keys: each band's ``rows`` signature values folded into 64 bits (computed a block
+        of rows at a time: the uint64 copy of the signatures is never made whole)."""
         sigs = np.atleast_2d(sigs)
         if sigs.shape[1] != self.num_perm:
             raise ValueError(f"signatures have {sigs.shape[1]} values, the index expects {self.num_perm}")
+        if len(sigs) > _BAND_ROWS:
+            out = np.empty((len(sigs), self.bands), dtype=np.uint64)
+            for lo in range(0, len(sigs), _BAND_ROWS):
+                out[lo : lo + _BAND_ROWS] = self.band_keys(sigs[lo : lo + _BAND_ROWS])
+            return out
         used = sigs[:, : self.bands * self.rows].reshape(len(sigs), self.bands, self.rows).astype(np.uint64)
         h = np.full((len(sigs), self.bands), np.uint64(self.rows), dtype=np.uint64)
         for j in range(self.rows):
@@ -500,7 +507,40 @@ def load_index(rows: Iterable[tuple[str, bytes]], settings) -> tuple[LSHIndex, d
     if bad is not None:
         raise ValueError(f"stored signature of {bad} is not {size} bytes: recompute it with these settings")
     matrix = np.frombuffer(b"".join(blobs), dtype=SIGNATURE_DTYPE).reshape(len(keys), settings.num_perm)
+    return index_from_matrix(keys, matrix, settings)
+
+
+def index_from_matrix(keys: Sequence[str], matrix: np.ndarray, settings) -> tuple[LSHIndex, dict[str, np.ndarray]]:
+    """:func:`load_index` from the keys and their signatures as one (n, num_perm) ``SIGNATURE_DTYPE`` matrix (read
+    from the store in bulk, never as one bytes object per row)."""
+    matrix = np.asarray(matrix, dtype=SIGNATURE_DTYPE)
+    if matrix.shape != (len(keys), settings.num_perm):
+        raise ValueError(f"signatures have shape {matrix.shape}, expected ({len(keys)}, {settings.num_perm})")
     index = LSHIndex(settings.num_perm, settings.threshold)
     index.add_many(keys, matrix)
-    known_sigs = dict(zip(keys, matrix))
-    return index, known_sigs
+    if len(index) != len(matrix):  # a repeated key: rows and item numbers differ; the last row wins, as before
+        return index, dict(zip(keys, matrix))
+    return index, KnownSignatures(index, matrix)
+
+
+class KnownSignatures(dict):
+    """The signatures of the indexed keys, as the dict ``find_near_duplicates`` reads and extends: the stored ones
+    are rows of the one signature matrix, found through the index's key numbers (no object per stored key);
+    the ones added later are held as usual."""
+
+    def __init__(self, index: LSHIndex, matrix: np.ndarray):
+        super().__init__()
+        self._index, self._matrix, self._stored = index, matrix, len(matrix)
+
+    def __missing__(self, key: str) -> np.ndarray:
+        n = self._index._number.get(key)
+        if n is None or n >= self._stored:
+            raise KeyError(key)
+        return self._matrix[n]
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self, key) or (isinstance(key, str) and self._index._number.get(key, self._stored)
+                                                < self._stored)
+
+    def __len__(self) -> int:
+        return dict.__len__(self) + self._stored

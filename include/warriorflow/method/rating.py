@@ -156,14 +156,31 @@ def log_record(b: BattleVotes) -> dict:
 # Per-battle scores
 # --------------------------------------------------------------------------------------------------
 
-def _tally(b: BattleVotes) -> tuple[float, float]:
+def vote_tallies(votes: Mapping[str, str], weights: Mapping[str, float] | None = None) -> tuple[float, float]:
+    """(t_attacker, t_defender): the weighted counts of the votes for each side (a judge's weight defaults to 1),
+    added in the order ``votes`` holds them: the numbers ``local_scores`` and ``battle_result`` decide by."""
     t_a = t_b = 0.0
-    for judge, v in b.votes.items():
+    for judge, v in votes.items():
         if v == ATTACKER:
-            t_a += b.weight(judge)
+            t_a += 1.0 if weights is None else float(weights.get(judge, 1.0))
         elif v == DEFENDER:
-            t_b += b.weight(judge)
+            t_b += 1.0 if weights is None else float(weights.get(judge, 1.0))
     return t_a, t_b
+
+
+def result_of(t_a: float, t_b: float) -> float:
+    """The attacker's result from the tallies: 1 if more votes for the attacker, 0 if more for the defender,
+    else 0.5."""
+    return 1.0 if t_a > t_b else 0.0 if t_a < t_b else 0.5
+
+
+def _tally(b: BattleVotes) -> tuple[float, float]:
+    return vote_tallies(b.votes, b.weights)
+
+
+def tallies(b: BattleVotes) -> tuple[float, float]:
+    """:func:`vote_tallies` of a battle."""
+    return _tally(b)
 
 
 def local_scores(b: BattleVotes) -> tuple[float, float]:
@@ -177,8 +194,7 @@ def local_scores(b: BattleVotes) -> tuple[float, float]:
 
 def battle_result(b: BattleVotes) -> float:
     """s_attacker: 1 if more votes for the attacker, 0 if more for the defender, else 0.5."""
-    t_a, t_b = _tally(b)
-    return 1.0 if t_a > t_b else 0.0 if t_a < t_b else 0.5
+    return result_of(*_tally(b))
 
 
 def invalid_votes(battles: Iterable[BattleVotes]) -> int:
@@ -212,6 +228,28 @@ def elo_fold(battles: Iterable[BattleVotes], k: float = 40.0, initial: float = 1
     for _ in _elo_steps(battles, k, initial, ratings):
         pass
     return ratings
+
+
+def elo_fold_arrays(chunks: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]], experts: Sequence[str],
+                    k: float = 40.0, initial: float = 1000.0) -> dict[str, float]:
+    """:func:`elo_fold` over battles given as chunks of arrays in log order: attacker and defender indices into
+    ``experts`` and the attacker's result (``battle_result``). The same numbers, computed the same way; the
+    ratings of the experts that fought, in the order they first appear."""
+    ratings = [float(initial)] * len(experts)
+    seen: dict[int, None] = {}
+    for a_, d_, s_ in chunks:
+        a_arr, d_arr = np.asarray(a_, dtype=np.int64), np.asarray(d_, dtype=np.int64)
+        both = np.empty(2 * len(a_arr), dtype=np.int64)
+        both[0::2], both[1::2] = a_arr, d_arr
+        names, first = np.unique(both, return_index=True)
+        for i in names[np.argsort(first)].tolist():
+            seen.setdefault(i, None)
+        for a, d, s in zip(a_arr.tolist(), d_arr.tolist(), np.asarray(s_, dtype=np.float64).tolist()):
+            r_a, r_b = ratings[a], ratings[d]
+            delta = k * (s - 1.0 / (1.0 + BASE ** ((r_b - r_a) / SCALE)))  # expected(r_a, r_b)
+            ratings[a] = r_a + delta
+            ratings[d] = r_b - delta
+    return {experts[i]: ratings[i] for i in seen}
 
 
 def elo_history(battles: Iterable[BattleVotes], k: float = 40.0, initial: float = 1000.0) -> list[dict[str, float]]:
@@ -258,6 +296,60 @@ def response_scores(battles: Iterable[BattleVotes], elo: Mapping[str, float],
             acc[3] += x_loc
     return {i: {name: ResponseScore(s / n, x / n, loc / n, n) for name, (s, n, x, loc) in per.items()}
             for i, per in sums.items()}
+
+
+@dataclass(frozen=True)
+class ScoreSums:
+    """:func:`response_scores` as arrays indexed by response slot: each response's ``final`` score,
+    ``elo_expectation`` and ``local`` score (means over its battles) and its number of ``battles``."""
+
+    final: np.ndarray
+    elo_expectation: np.ndarray
+    local: np.ndarray
+    battles: np.ndarray
+
+
+def score_sums(chunks: Iterable[tuple[np.ndarray, ...]], elo: Sequence[float], n_slots: int,
+               alpha: float = 0.7) -> ScoreSums:
+    """:func:`response_scores` over battles given as chunks of arrays in log order: attacker and defender
+    indices into ``elo`` (the current ratings), the weighted tallies ``t_a``, ``t_b`` (``_tally``) and the
+    attacker's and defender's response slots (below ``n_slots``). The same numbers, computed the same way:
+    every term is the same IEEE operation, and each slot's sums are accumulated in log order
+    (``np.add.at`` is unbuffered and sequential)."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], not {alpha}")
+    m = len(elo)
+    pair = np.full((m, m), np.nan)
+    for i in range(m):
+        for j in range(m):
+            if i != j:
+                pair[i, j] = expected(elo[i], elo[j])  # the very function response_scores calls
+    sums = np.zeros(n_slots)
+    exps = np.zeros(n_slots)
+    locs = np.zeros(n_slots)
+    count = np.zeros(n_slots, dtype=np.int64)
+    beta = 1 - alpha
+    for a, d, t_a, t_b, slot_a, slot_d in chunks:
+        a, d = np.asarray(a, dtype=np.int64), np.asarray(d, dtype=np.int64)
+        t_a, t_b = np.asarray(t_a, dtype=np.float64), np.asarray(t_b, dtype=np.float64)
+        total = t_a + t_b
+        x_a = np.full(len(a), 0.5)
+        np.divide(t_a, total, out=x_a, where=total != 0)
+        x_b = np.where(total != 0, 1.0 - x_a, 0.5)
+        x_elo = pair[a, d]
+        n = len(a)
+        keys = np.empty(2 * n, dtype=np.int64)
+        keys[0::2], keys[1::2] = slot_a, slot_d
+        x_exp = np.empty(2 * n)
+        x_exp[0::2], x_exp[1::2] = x_elo, 1.0 - x_elo
+        x_loc = np.empty(2 * n)
+        x_loc[0::2], x_loc[1::2] = x_a, x_b
+        np.add.at(sums, keys, alpha * x_exp + beta * x_loc)
+        np.add.at(exps, keys, x_exp)
+        np.add.at(locs, keys, x_loc)
+        np.add.at(count, keys, 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return ScoreSums(sums / count, exps / count, locs / count, count)
 
 
 def final_scores(battles: Iterable[BattleVotes], elo: Mapping[str, float],
@@ -314,10 +406,22 @@ class BattleTable:
     @classmethod
     def from_arrays(cls, a: np.ndarray, b: np.ndarray, s: np.ndarray, experts: Sequence[str]) -> BattleTable:
         """From per-battle arrays: attacker and defender indices into ``experts``, results in {0, 0.5, 1}."""
+        return cls.from_counts(a, b, s, None, experts)
+
+    @classmethod
+    def from_counts(cls, a: np.ndarray, b: np.ndarray, s: np.ndarray, count: np.ndarray | None,
+                    experts: Sequence[str]) -> BattleTable:
+        """From cells counted elsewhere (e.g. a GROUP BY in SQL): ``count[i]`` battles of attacker ``a[i]``
+        against defender ``b[i]`` with result ``s[i]`` (cells may repeat; None: one battle each). The same
+        table as :meth:`from_arrays` on the battles the counts stand for."""
         a, b, s = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64), np.asarray(s, dtype=np.float64)
         m = len(experts)
         if not (a.shape == b.shape == s.shape and a.ndim == 1):
             raise ValueError("a, b and s must be 1-d arrays of the same length")
+        if count is not None:
+            count = np.asarray(count, dtype=np.int64)
+            if count.shape != a.shape or (count.size and count.min() < 0):
+                raise ValueError("count must be a 1-d array of counts >= 0, one per cell")
         if a.size and (min(a.min(), b.min()) < 0 or max(a.max(), b.max()) >= m):
             raise ValueError("expert index out of range")
         if np.any(a == b):
@@ -329,7 +433,12 @@ class BattleTable:
         order = sorted(range(m), key=lambda i: experts[i])
         remap = np.empty(m, dtype=np.int64)
         remap[order] = np.arange(m)
-        cells = np.bincount((remap[a] * m + remap[b]) * 3 + code.astype(np.int64), minlength=3 * m * m)
+        cell = (remap[a] * m + remap[b]) * 3 + code.astype(np.int64)
+        if count is None:
+            cells = np.bincount(cell, minlength=3 * m * m)
+        else:
+            cells = np.zeros(3 * m * m, dtype=np.int64)
+            np.add.at(cells, cell, count)
         nz = np.flatnonzero(cells)
         return cls(tuple(experts[i] for i in order), nz // 3 // m, nz // 3 % m, (nz % 3) / 2.0,
                    cells[nz].astype(np.int64))

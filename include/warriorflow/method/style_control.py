@@ -74,18 +74,21 @@ prints) and on the same Elo scale (``elo``): a ``length`` coefficient of +0.2 lo
 means the judges gave an answer one std longer (relative to its opponent) the odds of an expert rated 35
 points higher.
 
-Bootstrap (``bt_style``, ``rounds`` > 0): the battles are resampled with replacement ``rounds`` times,
-i.e. multinomial battle counts from numpy ``default_rng(seed)`` (the seed and rounds conventions of
-``rating.bt_bootstrap``); every round is refitted (warm-started) with the standardization of the full
-data (as arena-hard-auto does), and ``lo`` / ``hi`` are the 2.5 / 97.5 percentiles of the ratings and of
-the Elo-scale coefficients.
+Bootstrap (``bt_style``, ``rounds`` > 0): the battles are resampled with replacement ``rounds`` times, each
+round n battle indices drawn uniformly from numpy ``default_rng(seed)`` and counted (a multinomial draw of n
+over the n battles, in O(n); the seed and rounds conventions of ``rating.bt_bootstrap``); every round is
+refitted (warm-started) with the standardization of the full data (as arena-hard-auto does), and ``lo`` /
+``hi`` are the 2.5 / 97.5 percentiles of the ratings and of the Elo-scale coefficients.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import re
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -95,6 +98,9 @@ from scipy.special import expit, log_expit
 from warriorflow.method.rating import BASE, CI_PERCENTILES, PRIOR_TIES, SCALE, BattleVotes, battle_result
 
 FEATURES = ("length", "headers", "lists", "bold")
+FEATURES_VERSION = 1
+"""Version of :func:`style_features`: stored counts (the ``response_style`` table) of another version are
+computed again. Bump it with any change to what the features count."""
 STYLE_PRIOR = 0.01
 CONSTANT_STD = 1e-12
 
@@ -194,9 +200,15 @@ def style_differences(pairs: Iterable[tuple[Sequence[int], Sequence[int]]]) -> n
     k = len(FEATURES)
     if not rows:
         return np.zeros((0, k))
-    a = np.array([r[0] for r in rows], dtype=np.float64)
-    b = np.array([r[1] for r in rows], dtype=np.float64)
-    if a.shape != (len(rows), k) or b.shape != a.shape:
+    return count_differences(np.array([r[0] for r in rows], dtype=np.float64),
+                             np.array([r[1] for r in rows], dtype=np.float64))
+
+
+def count_differences(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """:func:`style_differences` from two (battles, features) arrays of the attackers' and defenders' counts."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    k = len(FEATURES)
+    if a.ndim != 2 or a.shape[1] != k or b.shape != a.shape:
         raise ValueError(f"style features must have {k} counts ({', '.join(FEATURES)}) per response")
     if (a < 0).any() or (b < 0).any():
         raise ValueError("style feature counts must be >= 0")
@@ -222,44 +234,85 @@ def standardize(diffs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
 # The fit
 # --------------------------------------------------------------------------------------------------
 
-def _design(a: np.ndarray, b: np.ndarray, x: np.ndarray, m: int) -> np.ndarray:
-    n = len(a)
-    d = np.zeros((n, m + x.shape[1]))
-    rows = np.arange(n)
-    d[rows, a] = 1.0
-    d[rows, b] = -1.0
-    d[:, m:] = x
-    return d
+class _Battles:
+    """The battles of one fit in the structure of their design matrix (+1 at the attacker's column, -1 at the
+    defender's, then the style columns), never built as a dense n x (m + k) matrix: products with it are a
+    gather and a few ``bincount``s, so one Newton step costs O(n k) rather than O(n (m + k)^2). Battles of
+    weight 0 (left out of a bootstrap round) are dropped; the style columns are held feature-major."""
+
+    def __init__(self, a: np.ndarray, b: np.ndarray, x: np.ndarray, s: np.ndarray, w: np.ndarray, m: int):
+        keep = np.flatnonzero(w > 0)
+        if len(keep) < len(w):
+            a, b, x, s, w = a[keep], b[keep], x[keep], s[keep], w[keep]
+        self.a, self.b, self.s, self.w, self.m = a, b, s, w, m
+        self.xt = np.ascontiguousarray(x.T)  # (k, n)
+        self.k = self.xt.shape[0]
+        self.pair = a * m + b
+        self.w_loss = w * (1.0 - s)  # the objective's linear term: w (1 - s) z
+
+    def linear(self, p: np.ndarray) -> np.ndarray:
+        """design @ p"""
+        m = self.m
+        z = p[:m][self.a] - p[:m][self.b]
+        if self.k:
+            z += p[m:] @ self.xt
+        return z
+
+    def transpose_times(self, r: np.ndarray) -> np.ndarray:
+        """design.T @ r"""
+        m = self.m
+        return np.concatenate([np.bincount(self.a, r, m) - np.bincount(self.b, r, m), self.xt @ r])
+
+    def fisher(self, v: np.ndarray) -> np.ndarray:
+        """design.T @ diag(v) @ design"""
+        m, k = self.m, self.k
+        out = np.empty((m + k, m + k))
+        pairs = np.bincount(self.pair, v, m * m).reshape(m, m)
+        out[:m, :m] = np.diag(np.bincount(self.a, v, m) + np.bincount(self.b, v, m)) - pairs - pairs.T
+        vx = self.xt * v  # (k, n)
+        cross = np.empty((m, k))
+        for c in range(k):
+            cross[:, c] = np.bincount(self.a, vx[c], m) - np.bincount(self.b, vx[c], m)
+        out[:m, m:] = cross
+        out[m:, :m] = cross.T
+        out[m:, m:] = np.einsum("ki,li->kl", vx, self.xt)
+        return out
+
+    def log_likelihood(self, z: np.ndarray) -> float:
+        """sum w (s log sigmoid(z) + (1 - s) log sigmoid(-z)) = w . log sigmoid(z) - w (1 - s) . z"""
+        log_sigmoid = np.minimum(z, 0.0) - np.log1p(np.exp(-np.abs(z)))
+        # einsum, not a BLAS dot: OpenBLAS's threaded ddot costs milliseconds on a busy machine
+        return float(np.einsum("i,i->", self.w, log_sigmoid) - np.einsum("i,i->", self.w_loss, z))
 
 
-def _objective(p, design, s, w, virtual, m, style_prior) -> float:
-    z = design @ p
-    ll = float(w @ (s * log_expit(z) + (1.0 - s) * log_expit(-z)))
+def _objective(p, battles: _Battles, virtual, m, style_prior, z: np.ndarray | None = None) -> float:
+    ll = battles.log_likelihood(battles.linear(p) if z is None else z)
     theta = p[:m]
     ll += float(np.sum(virtual * log_expit(theta[:, None] - theta[None, :])))
     return ll - 0.5 * style_prior * float(p[m:] @ p[m:])
 
 
-def _newton(design, s, w, virtual, m, style_prior, p0) -> np.ndarray:
+def _newton(battles: _Battles, virtual, m, style_prior, p0) -> np.ndarray:
     """Maximise the penalized log-likelihood; returns (theta with mean 0, beta) in natural units."""
-    k = design.shape[1] - m
+    k = battles.k
+    s, w = battles.s, battles.w
     gauge = np.zeros((m + k, m + k))
     gauge[:m, :m] = 1.0 / m  # the likelihood ignores a shift of every theta: fix their mean
     ridge = np.zeros(m + k)
     ridge[m:] = style_prior
     p = np.array(p0, dtype=np.float64)
     p[:m] -= p[:m].mean()
-    ll = _objective(p, design, s, w, virtual, m, style_prior)
+    z = battles.linear(p)
+    ll = _objective(p, battles, virtual, m, style_prior, z)
     for _ in range(_NEWTON_MAX_ITER):
-        z = design @ p
         prob = expit(z)
-        grad = design.T @ (w * (s - prob))
+        grad = battles.transpose_times(w * (s - prob))
         theta = p[:m]
         diff = theta[:, None] - theta[None, :]
         q = virtual * expit(-diff)  # d/dtheta of the virtual ties' log sigmoid
         grad[:m] += q.sum(axis=1) - q.sum(axis=0)
         grad -= ridge * p
-        fisher = (design * (w * prob * (1.0 - prob))[:, None]).T @ design
+        fisher = battles.fisher(w * prob * (1.0 - prob))
         f = virtual * expit(diff) * expit(-diff)
         f = f + f.T
         fisher[:m, :m] += np.diag(f.sum(axis=1)) - f
@@ -275,13 +328,14 @@ def _newton(design, s, w, virtual, m, style_prior, p0) -> np.ndarray:
         t = 1.0
         for _ in range(60):
             cand = p + t * step
-            ll_c = _objective(cand, design, s, w, virtual, m, style_prior)
+            z_c = battles.linear(cand)
+            ll_c = _objective(cand, battles, virtual, m, style_prior, z_c)
             if ll_c >= ll - 1e-12 * abs(ll):
                 break
             t /= 2
         else:
             break
-        p, ll = cand, ll_c
+        p, ll, z = cand, ll_c, z_c
     raise ValueError("style-controlled Bradley-Terry fit did not converge (the MLE may not exist); "
                      "use prior > 0 and style_prior > 0")
 
@@ -305,13 +359,21 @@ def fit_style_bt(a: np.ndarray, b: np.ndarray, s: np.ndarray, x: np.ndarray, m: 
     w = np.ones(len(a)) if weights is None else np.asarray(weights, dtype=np.float64)
     virtual = (prior / 2.0) * (1.0 - np.eye(m))  # prior virtual ties per pair: prior/2 wins each way
     p0 = np.zeros(m + x.shape[1]) if start is None else start
-    p = _newton(_design(a, b, x, m), s, w, virtual, m, style_prior, p0)
+    p = _newton(_Battles(a, b, x, s, w, m), virtual, m, style_prior, p0)
     return p[:m], p[m:]
 
 
 # --------------------------------------------------------------------------------------------------
 # From the battle log
 # --------------------------------------------------------------------------------------------------
+
+def _bootstrap_threads(rounds: int) -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 4, rounds))
+
 
 @dataclass(frozen=True)
 class StyleControlled:
@@ -344,14 +406,39 @@ def bt_style(battles: Iterable[BattleVotes], features: Mapping[str, tuple[Sequen
     used = [bt for bt in battles if bt.battle_id in features]
     experts = sorted({e for bt in used for e in (bt.attacker, bt.defender)})
     index = {e: i for i, e in enumerate(experts)}
+    k = len(FEATURES)
+    counts = [features[bt.battle_id] for bt in used]
+    return bt_style_arrays(np.array([index[bt.attacker] for bt in used], dtype=np.int64),
+                           np.array([index[bt.defender] for bt in used], dtype=np.int64),
+                           np.array([battle_result(bt) for bt in used], dtype=np.float64),
+                           np.array([tuple(c[0]) for c in counts], dtype=np.float64).reshape(-1, k),
+                           np.array([tuple(c[1]) for c in counts], dtype=np.float64).reshape(-1, k),
+                           experts, len(battles) - len(used), rounds, seed, initial=initial, prior=prior,
+                           style_prior=style_prior, scale=scale, base=base)
+
+
+def bt_style_arrays(a: np.ndarray, b: np.ndarray, s: np.ndarray, counts_a: np.ndarray, counts_b: np.ndarray,
+                    experts: Sequence[str], left_out: int = 0, rounds: int = 0, seed: int = 0, *,
+                    initial: float = 1000.0, prior: float = PRIOR_TIES, style_prior: float = STYLE_PRIOR,
+                    scale: float = SCALE, base: float = BASE) -> StyleControlled:
+    """:func:`bt_style` on the battles of the fit given as arrays in log order: attacker and defender indices
+    into the sorted ``experts``, the results, both responses' (battles, features) counts; ``left_out`` battles
+    of the log had no features. Experts that fought none of these battles are left out of the fit."""
+    if rounds < 0:
+        raise ValueError(f"rounds must be >= 0, not {rounds}")
+    a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    s = np.asarray(s, dtype=np.float64)
     none = {"log_odds": None, "elo": None, "lo": None, "hi": None}
-    if not used:
-        return StyleControlled({}, {f: dict(none) for f in FEATURES}, 0, len(battles))
-    m = len(experts)
-    a = np.array([index[bt.attacker] for bt in used], dtype=np.int64)
-    b = np.array([index[bt.defender] for bt in used], dtype=np.int64)
-    s = np.array([battle_result(bt) for bt in used], dtype=np.float64)
-    diffs = style_differences(features[bt.battle_id] for bt in used)
+    if not len(a):
+        return StyleControlled({}, {f: dict(none) for f in FEATURES}, 0, left_out)
+    present = np.unique(np.concatenate([a, b]))  # the experts of the fit, in sorted-name order
+    remap = np.full(len(experts), -1, dtype=np.int64)
+    remap[present] = np.arange(len(present))
+    a, b = remap[a], remap[b]
+    index = {experts[int(i)]: j for j, i in enumerate(present)}
+    m = len(index)
+    n_used = len(a)
+    diffs = count_differences(counts_a, counts_b)
     z, mean, std, varies = standardize(diffs)
     x = z[:, varies]
     kw = dict(prior=prior, style_prior=style_prior)
@@ -361,13 +448,24 @@ def bt_style(battles: Iterable[BattleVotes], features: Mapping[str, tuple[Sequen
     lo = hi = beta_lo = beta_hi = None
     if rounds:
         rng = np.random.default_rng(seed)
-        counts = rng.multinomial(len(used), np.full(len(used), 1.0 / len(used)), size=rounds)
         start = np.concatenate([theta, beta])
         th_r, be_r = [], []
-        for c in counts:
-            t_, b_ = fit_style_bt(a, b, s, x, m, weights=c, start=start, **kw)
-            th_r.append(t_ * to_elo - (t_ * to_elo).mean() + initial)
-            be_r.append(b_ * to_elo)
+        # One resample at a time (never all rounds' counts in memory); the rounds are
+        # fitted on all cores (NumPy releases the GIL in the fit's loops), a few in flight, collected in order.
+        workers = _bootstrap_threads(rounds)
+        with ThreadPoolExecutor(workers, thread_name_prefix="bt-style") as pool:
+            pending: deque = deque()
+            for _ in range(rounds):
+                c = np.bincount(rng.integers(0, n_used, n_used), minlength=n_used)
+                pending.append(pool.submit(fit_style_bt, a, b, s, x, m, weights=c, start=start, **kw))
+                while len(pending) > workers or (pending and pending[0].done()):
+                    t_, b_ = pending.popleft().result()
+                    th_r.append(t_ * to_elo - (t_ * to_elo).mean() + initial)
+                    be_r.append(b_ * to_elo)
+            while pending:
+                t_, b_ = pending.popleft().result()
+                th_r.append(t_ * to_elo - (t_ * to_elo).mean() + initial)
+                be_r.append(b_ * to_elo)
         lo, hi = np.percentile(np.array(th_r), CI_PERCENTILES, axis=0)
         if x.shape[1]:
             beta_lo, beta_hi = np.percentile(np.array(be_r), CI_PERCENTILES, axis=0)
@@ -385,5 +483,5 @@ def bt_style(battles: Iterable[BattleVotes], features: Mapping[str, tuple[Sequen
     return StyleControlled(
         {e: {"rating": float(ratings[i]), "lo": None if lo is None else float(lo[i]),
              "hi": None if hi is None else float(hi[i])} for e, i in index.items()},
-        coefficients, len(used), len(battles) - len(used), per_expert,
+        coefficients, n_used, left_out, per_expert,
         {f: float(v) for f, v in zip(FEATURES, mean)}, {f: float(v) for f, v in zip(FEATURES, std)})

@@ -2,12 +2,17 @@
 :mod:`warriorflow.method.planning`), recorded as ``planned``, and the response jobs they need: one per
 (answering expert, shard), each answering every instruction its expert's planned battles need and that
 has no stored response yet. Battles planned earlier but never completed are planned again, with their
-original order; their finished responses are not redone."""
+original order; their finished responses are not redone.
+
+Bounded memory: the instructions that may miss a battle are found in SQL (an anti-join against the battles,
+plus those planned before an expert joined), and only they are read; the counts the fairness rules need
+are SQL aggregates. The battles already planned are never loaded."""
 
 from __future__ import annotations
 
 import json
-from collections import Counter, defaultdict
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -18,7 +23,7 @@ from warriorflow.stages.base import Outcome, now_utc, stage
 from warriorflow.stages.ingest_battles import open_battles
 from warriorflow.stages.job_plans import write_jobs
 from warriorflow.store.objects import ObjectStore
-from warriorflow.store.rating_store import RatingStore
+from warriorflow.store.rating_store import RatingStore, load_query
 
 
 def arena_registry(config: Config, objects: ObjectStore) -> Registry:
@@ -53,17 +58,23 @@ def register_experts(config: Config, store: RatingStore, registry: Registry | No
     store.upsert("experts", changed, key=["name"], update=[*fields, "updated_at"])
 
 
-def existing_battles(store: RatingStore) -> tuple[dict[str, Existing], tuple[Counter, Counter], int]:
-    """What is planned already: per instruction, its defenders; attack and defence counts; the next order."""
-    rows = store.query("SELECT instruction_id, attacker, defender, planned_at, battle_order FROM battles")
-    by_ins: dict[str, list[dict]] = defaultdict(list)
-    for r in rows:
-        by_ins[r["instruction_id"]].append(r)
-    existing = {iid: Existing(frozenset(r["defender"] for r in rs), rs[0]["attacker"],
-                              min(r["planned_at"] for r in rs)) for iid, rs in by_ins.items()}
-    attacks, defences = Counter(r["attacker"] for r in rows), Counter(r["defender"] for r in rows)
-    next_order = max((r["battle_order"] for r in rows if r["battle_order"] is not None), default=-1) + 1
-    return existing, (attacks, defences), next_order
+def existing_battles(store: RatingStore, where: str = "TRUE", params: Sequence = ()
+                     ) -> tuple[list[dict], dict[str, Existing], tuple[Counter, Counter], int]:
+    """What planning needs of the battles already planned, found in SQL (sql/queries/plan_candidates.sql): the
+    instructions selected (``where``) that may miss a battle, with what is planned on them already, the attack
+    and defence counts of every expert, and the next battle order. An instruction may miss a battle when it has
+    none (an anti-join), or when an expert joined after its first battle was planned (the newcomer rule);
+    every other instruction gets nothing from the planner, so it is never read."""
+    rows = store.query(load_query("plan_candidates").replace("$where", where), list(params))
+    candidates = [{"instruction_id": r["instruction_id"], "text": r["text"], "expert": r["expert"]} for r in rows]
+    existing = {r["instruction_id"]: Existing(frozenset(r["defenders"]), r["attacker"], r["first_planned_at"])
+                for r in rows if r["defenders"]}
+    attacks = Counter({r["name"]: int(r["n"]) for r in store.query(
+        "SELECT attacker AS name, count(*) AS n FROM battles GROUP BY attacker")})
+    defences = Counter({r["name"]: int(r["n"]) for r in store.query(
+        "SELECT defender AS name, count(*) AS n FROM battles GROUP BY defender")})
+    next_order = store.query("SELECT coalesce(max(battle_order), -1) + 1 AS n FROM battles")[0]["n"]
+    return candidates, existing, (attacks, defences), int(next_order)
 
 
 def stale_battles(config: Config, store: RatingStore) -> list[PlannedBattle]:
@@ -89,10 +100,10 @@ def plan_stage(config: Config, store: RatingStore, objects: ObjectStore, run_id:
     if until is not None:
         where.append("s.selected_at < ?")
         params.append(until)
-    instructions = store.query(
-        "SELECT i.instruction_id, i.text, i.expert FROM instructions i JOIN instruction_selections s "
-        f"USING (instruction_id) WHERE {' AND '.join(where)} ORDER BY i.instruction_id", params)
-    existing, counts, next_order = existing_battles(store)
+    condition = " AND ".join(where)
+    n_selected = store.query("SELECT count(*) AS n FROM instructions i JOIN instruction_selections s "
+                             f"USING (instruction_id) WHERE {condition}", params)[0]["n"]
+    instructions, existing, counts, next_order = existing_battles(store, condition, params)
     since_rows = store.query("SELECT name, first_seen_at FROM experts")
     plan = plan_battles(instructions, registry,
                         defenders_per_instruction=config.settings.arena.defenders_per_instruction,
@@ -107,7 +118,7 @@ def plan_stage(config: Config, store: RatingStore, objects: ObjectStore, run_id:
     # a re-planned battle's panel follows the registry of today: record it, so its votes are checked against it
     store.update("battles", "battle_id", [{"battle_id": b.battle_id, "judges": list(b.judges)} for b in retry])
     jobs = respond_jobs(config, store, objects, run_id, battles)
-    counts_out = {"instructions": len(instructions), "planned": len(plan.battles), "retried": len(retry),
+    counts_out = {"instructions": int(n_selected), "planned": len(plan.battles), "retried": len(retry),
                   "response_jobs": len(jobs), "responses_asked": sum(j.items for j in jobs),
                   **{f"skipped_{k}": len(v) for k, v in sorted(plan.skipped.items())}}
     return Outcome(counts_out, ["balance " + json.dumps(plan.balance(), sort_keys=True)],

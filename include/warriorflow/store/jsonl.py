@@ -10,15 +10,19 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
+# json.dumps(record, sort_keys=True, default=str, ensure_ascii=...) without building an encoder per line
+_ENCODERS = {ascii_only: json.JSONEncoder(sort_keys=True, default=str, ensure_ascii=ascii_only, check_circular=False)
+             for ascii_only in (True, False)}
+
 
 def encode_line(record: Mapping, ascii_only: bool = True) -> bytes:
     """One record as a line. ``ascii_only=False`` writes UTF-8 text as is (dataset files people read); a
     line holding text UTF-8 cannot carry (a lone surrogate) is then written escaped, so it still round-trips."""
-    line = json.dumps(record, sort_keys=True, default=str, ensure_ascii=ascii_only) + "\n"
+    line = _ENCODERS[ascii_only].encode(record) + "\n"
     try:
         return line.encode("utf-8")
     except UnicodeEncodeError:
-        return (json.dumps(record, sort_keys=True, default=str) + "\n").encode("ascii")
+        return (_ENCODERS[True].encode(record) + "\n").encode("ascii")
 
 
 def encode_jsonl(records: Iterable[Mapping], ascii_only: bool = True) -> bytes:

@@ -15,19 +15,23 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import re
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from warriorflow.config import SQL_DIR
 from warriorflow.errors import StoreError
+
+if TYPE_CHECKING:  # pyarrow is imported on first write, not when a DAG file imports this module
+    import pyarrow as pa
 
 ROLE_ENV = "WARRIORFLOW_ROLE"
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -123,7 +127,9 @@ class RatingStore:
         deadline, delay = time.monotonic() + wait, 0.05
         while True:
             try:
-                return duckdb.connect(str(self.path), read_only=self.read_only)
+                con = duckdb.connect(str(self.path), read_only=self.read_only, config=_duckdb_config())
+                con.execute("SET enable_progress_bar = false")
+                return con
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower() or time.monotonic() + delay > deadline:
                     raise
@@ -200,13 +206,13 @@ class RatingStore:
         self._in_transaction = False
         self.con.execute("COMMIT")
 
-    def _write(self, table: str, what: str, sql: str, values: list[list[Any]]) -> None:
-        """One executemany in its own transaction, or in the caller's (see :meth:`transaction`)."""
+    def _write(self, table: str, what: str, run: Callable[[], None]) -> None:
+        """One bulk statement in its own transaction, or in the caller's (see :meth:`transaction`)."""
         own = not self._in_transaction
         try:
             if own:
                 self.con.execute("BEGIN TRANSACTION")
-            self.con.executemany(sql, values)
+            run()
             if own:
                 self.con.execute("COMMIT")
         except duckdb.Error as exc:
@@ -214,42 +220,98 @@ class RatingStore:
                 self.con.execute("ROLLBACK")
             raise StoreError(f"table {table}", f"{what} failed: {exc}",
                              "check the rows against sql/migrations") from None
+        except BaseException:
+            if own:
+                self.con.execute("ROLLBACK")
+            raise
 
-    def upsert(self, table: str, rows: Iterable[dict[str, Any]], key: Sequence[str],
-               update: Sequence[str] = ()) -> int:
+    @contextlib.contextmanager
+    def _staged(self, rows: Rows) -> Iterator[tuple[str, list[str], int] | None]:
+        """The rows of one write as a relation of the connection with an ordinal column: an Arrow table
+        registered under a fresh name, or a :class:`Select` materialized in a temporary table. Yields (its name,
+        its columns, its row count), or None when there are no rows; unregistered (dropped) afterwards."""
+        name = f"_wf_rows_{next(_REGISTERED)}"
+        if isinstance(rows, Select):
+            self.con.execute(f"CREATE TEMP TABLE {name} AS SELECT *, row_number() OVER () AS {_ORD} "
+                             f"FROM ({rows.sql})", rows.params or None)
+            try:
+                columns = [d[0] for d in self.con.execute(f"SELECT * EXCLUDE ({_ORD}) FROM {name} LIMIT 0").description]
+                n = self.con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+                yield (name, columns, n) if n else None
+            finally:
+                self.con.execute(f"DROP TABLE IF EXISTS temp.{name}")
+            return
+        source = _arrow_rows(rows)
+        if source is None or source.num_rows == 0:
+            yield None
+            return
+        self.register(name, _with_ordinal(source))
+        try:
+            yield name, list(source.column_names), source.num_rows
+        finally:
+            self.unregister(name)
+
+    def upsert(self, table: str, rows: Rows, key: Sequence[str], update: Sequence[str] = ()) -> int:
         """Insert rows; on a key conflict leave the row (content-addressed) or update ``update`` columns.
 
-        Returns the number of rows sent. All rows are written in one transaction.
+        ``rows`` are dicts (every row names the columns of the first; a missing one is NULL), an Arrow table, or a
+        :class:`Select` whose rows never pass through Python. They go in as one ``INSERT ... SELECT`` from the
+        rows registered as an Arrow table (a Select: materialized in a temporary table), with the semantics of
+        inserting them one by one: of rows repeating a key, the first is inserted (or, when the key is stored,
+        left out) and the last one's ``update`` columns win (a Select's row order is its scan order). Returns
+        the number of rows sent. All rows are written in one transaction.
         """
         self._require_writer()
-        rows = list(rows)
-        if not rows:
-            return 0
-        columns = list(rows[0])
-        for ident in (table, *columns, *key, *update):
+        for ident in (table, *key, *update):
             if not _IDENT.match(ident):
                 raise StoreError(f"table {table}", f"bad identifier {ident!r}", "use lower_snake_case names")
-        placeholders = ", ".join("?" for _ in columns)
         conflict = f"ON CONFLICT ({', '.join(key)}) " + (
             "DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in update) if update else "DO NOTHING"
         )
-        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) {conflict}"
-        self._write(table, "upsert", sql, [[_to_db(r.get(c)) for c in columns] for r in rows])
-        return len(rows)
+        sent = 0
 
-    def update(self, table: str, key: str, rows: Iterable[dict[str, Any]]) -> int:
-        """Set the given columns of existing rows, found by ``key`` (every row names the same columns)."""
+        def run() -> None:
+            nonlocal sent
+            with self._staged(rows) as staged:
+                if staged is None:
+                    return
+                name, columns, sent = staged
+                _check_idents(table, columns)
+                cols = ", ".join(columns)
+                select = _collapsed(self.con, name, columns, key, keep_last=update)
+                self.con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM ({select}) {conflict}")
+
+        if isinstance(rows, Select) or _has_rows(rows):
+            self._write(table, "upsert", run)
+        return sent
+
+    def update(self, table: str, key: str, rows: Rows) -> int:
+        """Set the given columns of existing rows, found by ``key`` (every row names the same columns; of rows
+        repeating a key the last wins). One ``UPDATE ... FROM`` the rows registered as an Arrow table (or a
+        :class:`Select`)."""
         self._require_writer()
-        rows = list(rows)
-        if not rows:
-            return 0
-        columns = [c for c in rows[0] if c != key]
-        for ident in (table, key, *columns):
+        for ident in (table, key):
             if not _IDENT.match(ident):
                 raise StoreError(f"table {table}", f"bad identifier {ident!r}", "use lower_snake_case names")
-        sql = f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in columns)} WHERE {key} = ?"
-        self._write(table, "update", sql, [[_to_db(r.get(c)) for c in columns] + [r[key]] for r in rows])
-        return len(rows)
+        sent = 0
+
+        def run() -> None:
+            nonlocal sent
+            with self._staged(rows) as staged:
+                if staged is None:
+                    return
+                name, all_columns, sent = staged
+                _check_idents(table, all_columns)
+                columns = [c for c in all_columns if c != key]
+                if not columns:
+                    return
+                select = _collapsed(self.con, name, [key, *columns], [key], keep_last=columns)
+                self.con.execute(f"UPDATE {table} SET {', '.join(f'{c} = u.{c}' for c in columns)} "
+                                 f"FROM ({select}) u WHERE {table}.{key} = u.{key}")
+
+        if isinstance(rows, Select) or _has_rows(rows):
+            self._write(table, "update", run)
+        return sent
 
     def _require_writer(self) -> None:
         if self.read_only:
@@ -265,6 +327,26 @@ class RatingStore:
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row)) for row in cur.fetchall()]
 
+    def stream(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None,
+               rows: int = 1 << 16) -> pa.RecordBatchReader:
+        """``sql``'s result as Arrow record batches of up to ``rows`` rows, produced as they are read (a
+        result too big for memory is never held whole). Run nothing else on the store until it is read."""
+        try:
+            self.con.complete()  # a partly read execute() result (a fetchone) would block a streamed one
+            return self.con.sql(sql, params=params or None).to_arrow_reader(rows)
+        except (duckdb.IOException, duckdb.SerializationException, duckdb.InternalException) as exc:
+            raise StoreError(f"rating store {self.path}", f"cannot be read: {str(exc).splitlines()[0]}",
+                             "the file may be damaged; restore it from a backup") from None
+
+    def register(self, name: str, table: pa.Table) -> None:
+        """Make an Arrow table queryable as ``name`` on this connection (until :meth:`unregister`)."""
+        self.con.complete()  # a partly read execute() result would block the registration
+        self.con.register(name, table)
+
+    def unregister(self, name: str) -> None:
+        self.con.complete()
+        self.con.unregister(name)
+
     def named(self, name: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
         return self.query(load_query(name), params)
 
@@ -278,7 +360,92 @@ class RatingStore:
         self.close()
 
 
+MEMORY_ENV = "WARRIORFLOW_DUCKDB_MEMORY"
+DEFAULT_MEMORY = "2GB"
+
+
+def _duckdb_config() -> dict[str, Any]:
+    """DuckDB's settings for every connection: its memory (``WARRIORFLOW_DUCKDB_MEMORY``, default 2GB; beyond it
+    joins, sorts and aggregates spill to ``<store>.tmp``)."""
+    return {"memory_limit": os.environ.get(MEMORY_ENV) or DEFAULT_MEMORY}
+
+
 def _to_db(value: Any) -> Any:
     if isinstance(value, dict):
         return json.dumps(value, sort_keys=True)
     return value
+
+
+@dataclass(frozen=True)
+class Select:
+    """Rows for :meth:`RatingStore.upsert` / :meth:`RatingStore.update` given as a SELECT on the store's
+    connection (over its tables, temporary tables or a registered Arrow table): written without passing
+    through Python."""
+
+    sql: str
+    params: Sequence[Any] | Mapping[str, Any] | None = None
+
+
+Rows = "Iterable[dict[str, Any]] | pa.Table | Select"
+_REGISTERED = itertools.count()
+
+
+def _has_rows(rows: Any) -> bool:
+    """False for an empty list (nothing to write, no transaction); anything else is looked at when written."""
+    return not (isinstance(rows, (list, tuple)) and not rows)
+
+
+def _check_idents(table: str, columns: Sequence[str]) -> None:
+    for ident in columns:
+        if not _IDENT.match(ident):
+            raise StoreError(f"table {table}", f"bad identifier {ident!r}", "use lower_snake_case names")
+_ORD = "_wf_ord"
+
+
+def _arrow_rows(rows: Iterable[dict[str, Any]] | pa.Table) -> pa.Table | None:
+    """Rows as an Arrow table: dict values become JSON text (sorted keys), column types are inferred."""
+    import pyarrow as pa
+
+    if isinstance(rows, pa.Table):
+        return rows
+    if isinstance(rows, pa.RecordBatch):
+        return pa.Table.from_batches([rows])
+    rows = rows if isinstance(rows, list) else list(rows)
+    if not rows:
+        return None
+    columns = list(rows[0])
+    arrays = []
+    for c in columns:
+        values = [_to_db(r.get(c)) for r in rows]
+        try:
+            arrays.append(pa.array(values))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError) as exc:
+            raise StoreError(f"column {c}", f"its values cannot be written together: {exc}",
+                             "give every row of a column one type (numbers, text, lists of text, ...)") from None
+    return pa.Table.from_arrays(arrays, names=columns)
+
+
+def _with_ordinal(source: pa.Table) -> pa.Table:
+    import pyarrow as pa
+
+    return source.append_column(_ORD, pa.array(range(source.num_rows), type=pa.int64()))
+
+
+def _collapsed(con: duckdb.DuckDBPyConnection, name: str, columns: Sequence[str], key: Sequence[str],
+               keep_last: Sequence[str]) -> str:
+    """A SELECT of the registered rows with one row per key, as inserting them one at a time leaves it: the
+    first row of a key, with the last row's ``keep_last`` columns. Rows with distinct keys pass through."""
+    keys = ", ".join(key)
+    dupes = con.execute(f"SELECT count(*) - count(DISTINCT ({keys})) FROM {name}").fetchone()[0]
+    cols = ", ".join(columns)
+    if not dupes:
+        return f"SELECT {cols} FROM {name}"
+    firsts = (f"SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY {keys} ORDER BY {_ORD}) AS _wf_n "
+              f"FROM {name}) WHERE _wf_n = 1")
+    if not keep_last:
+        return f"SELECT {cols} FROM ({firsts})"
+    lasts = (f"SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY {keys} ORDER BY {_ORD} DESC) AS _wf_n "
+             f"FROM {name}) WHERE _wf_n = 1")
+    picked = ", ".join(f"l.{c} AS {c}" if c in keep_last else f"f.{c} AS {c}" for c in columns)
+    on = " AND ".join(f"f.{k} IS NOT DISTINCT FROM l.{k}" for k in key)
+    return f"SELECT {picked} FROM ({firsts}) f JOIN ({lasts}) l ON {on}"

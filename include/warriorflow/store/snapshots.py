@@ -32,8 +32,9 @@ import hashlib
 import io
 import json
 import re
+import tempfile
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,7 +55,8 @@ from warriorflow.store.objects import (
     read_manifest,
     verify_published,
 )
-from warriorflow.store.rating_store import RatingStore
+from warriorflow.store.rating_store import RatingStore, load_query
+from warriorflow.store.vote_log import run_script
 
 ROOT = "snapshots"
 PARQUET = "data/train.parquet"   # the sft dataset: format 1's names, so older readers keep working
@@ -164,10 +166,12 @@ def _float(x: Any) -> float | None:
     return None if x is None else float(x)
 
 
-def response_records(rows: Iterable[dict[str, Any]], votes: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows of ``snapshot_responses`` and the stored votes of their battles (``snapshot_votes``) -> the responses
+def response_records(rows: Iterable[dict[str, Any]], votes: Iterable[dict[str, Any]],
+                     votes_of: Callable[[dict[str, Any]], list[dict[str, Any]]] | None = None) -> list[dict[str, Any]]:
+    """Rows of the scored responses and the stored votes of their battles -> the responses
     dataset, sorted by instruction id and expert. Each response carries the votes of the battles it fought on
-    its instruction, with its ``role`` there (the verdict names a role) and its opponent."""
+    its instruction, with its ``role`` there (the verdict names a role) and its opponent. ``votes_of(row)``, if
+    given, gives a row's votes already in that shape (the streamed snapshot reads them with the row)."""
     per: dict[tuple[str, str], list[dict]] = {}
     for v in votes:
         for role, me, other in (("attacker", v["attacker"], v["defender"]), ("defender", v["defender"], v["attacker"])):
@@ -184,10 +188,30 @@ def response_records(rows: Iterable[dict[str, Any]], votes: Iterable[dict[str, A
             "is_gold": bool(r["is_gold"]), "final_score": float(r["final_score"]),
             "elo_expectation": float(r["elo_expectation"]), "local_score": float(r["local_score"]),
             "n_battles": int(r["n_battles"]), "rating_version": r["rating_version"],
-            "votes": sorted(per.get((r["instruction_id"], r["expert"]), []),
-                            key=lambda v: (v["battle_id"], v["judge"], v["shown_order"])),
+            "votes": sorted(per.get((r["instruction_id"], r["expert"]), []) if votes_of is None else [
+                {**v, "p_a": _float(v.get("p_a")), "p_b": _float(v.get("p_b")), "p_tie": _float(v.get("p_tie"))}
+                for v in votes_of(r)], key=lambda v: (v["battle_id"], v["judge"], v["shown_order"])),
         })
     return sorted(out, key=lambda r: (r["instruction_id"], r["expert"]))
+
+
+def preference_pair(battle: dict[str, Any], a: dict[str, Any] | None, d: dict[str, Any] | None) -> dict[str, Any] | str:
+    """The chosen/rejected pair of one battle from its attacker's and defender's rows of the responses dataset, or
+    why there is none: ``"unscored"`` (a response without a score), ``"ties"`` (equal scores within the gold
+    step's tie epsilon)."""
+    if a is None or d is None:
+        return "unscored"
+    if abs(a["final_score"] - d["final_score"]) <= GOLD_TIE_EPS:
+        return "ties"
+    chosen, rejected = (a, d) if a["final_score"] > d["final_score"] else (d, a)
+    return {
+        "prompt": chosen["messages"][:1], "chosen": chosen["messages"][1:], "rejected": rejected["messages"][1:],
+        "battle_id": battle["battle_id"], "instruction_id": battle["instruction_id"],
+        "chosen_expert": chosen["expert"], "rejected_expert": rejected["expert"],
+        "chosen_response_id": chosen["response_id"], "rejected_response_id": rejected["response_id"],
+        "chosen_score": chosen["final_score"], "rejected_score": rejected["final_score"],
+        "margin": chosen["final_score"] - rejected["final_score"], "rating_version": chosen["rating_version"],
+    }
 
 
 def preference_records(battles: Iterable[dict[str, Any]],
@@ -198,27 +222,20 @@ def preference_records(battles: Iterable[dict[str, Any]],
     by = {(r["instruction_id"], r["expert"]): r for r in responses}
     pairs, skipped = [], {"ties": 0, "unscored": 0}
     for b in sorted(battles, key=lambda b: (b["instruction_id"], b["battle_id"])):
-        a, d = by.get((b["instruction_id"], b["attacker"])), by.get((b["instruction_id"], b["defender"]))
-        if a is None or d is None:
-            skipped["unscored"] += 1
-            continue
-        if abs(a["final_score"] - d["final_score"]) <= GOLD_TIE_EPS:
-            skipped["ties"] += 1
-            continue
-        chosen, rejected = (a, d) if a["final_score"] > d["final_score"] else (d, a)
-        pairs.append({
-            "prompt": chosen["messages"][:1], "chosen": chosen["messages"][1:], "rejected": rejected["messages"][1:],
-            "battle_id": b["battle_id"], "instruction_id": b["instruction_id"],
-            "chosen_expert": chosen["expert"], "rejected_expert": rejected["expert"],
-            "chosen_response_id": chosen["response_id"], "rejected_response_id": rejected["response_id"],
-            "chosen_score": chosen["final_score"], "rejected_score": rejected["final_score"],
-            "margin": chosen["final_score"] - rejected["final_score"], "rating_version": chosen["rating_version"],
-        })
+        pair = preference_pair(b, by.get((b["instruction_id"], b["attacker"])),
+                               by.get((b["instruction_id"], b["defender"])))
+        if isinstance(pair, str):
+            skipped[pair] += 1
+        else:
+            pairs.append(pair)
     return pairs, skipped
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"), check_circular=False)
+
+
 def _canonical(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+    return _CANONICAL.encode(obj).encode()
 
 
 def content_sha256(examples: list[dict], battles: list[dict], ratings: dict, preferences: Sequence[dict] = (),
@@ -315,46 +332,206 @@ def prefix(snapshot_id_: str) -> str:
 
 # ------------------------------------------------------------------------------------------ create
 
+SNAPSHOT_BATCH = 10_000  # battles per lineage batch; instructions per range: half as many
 
-@dataclass(frozen=True)
+
 class _Content:
-    examples: list[dict]
-    lineage: list[dict]
+    """The snapshot's content hash (:func:`content_sha256`), fed as the datasets stream by in its canonical order:
+    ``{"battles": [...], "examples": [...], "format": 2, "preferences": [...], "ratings": ..., "responses": [...]}``
+    with sorted keys and no spaces (the same bytes as hashing the whole document at once)."""
+
+    def __init__(self) -> None:
+        self.digest = hashlib.sha256(b'{"battles":[')
+        self.first = True
+
+    def add(self, records: Iterable[dict]) -> None:
+        text = b",".join(_canonical(r) for r in records)
+        if text:
+            self.digest.update(text if self.first else b"," + text)
+            self.first = False
+
+    def next_list(self, between: bytes) -> None:
+        """Close the list being fed and open the next one, ``between`` being what the document holds between."""
+        self.digest.update(b"]" + between + b"[")
+        self.first = True
+
+    def finish(self) -> str:
+        self.digest.update(b"]}")
+        return self.digest.hexdigest()
+
+
+class _Files:
+    """A dataset's files in the temporary folder, written a record batch at a time: JSONL lines (the
+    :func:`jsonl_bytes` bytes) and, for a dataset with a Parquet file, one row group per batch (its explicit
+    :func:`schema`, zstd)."""
+
+    def __init__(self, folder: Path, jsonl: str, parquet: str | None = None, dataset: str | None = None):
+        import pyarrow.parquet as pq
+
+        self.jsonl_path = folder / jsonl
+        self.jsonl_path.parent.mkdir(parents=True, exist_ok=True)
+        self.jsonl = self.jsonl_path.open("wb")
+        self.parquet_path = folder / parquet if parquet else None
+        self.dataset = dataset
+        self.writer = pq.ParquetWriter(self.parquet_path, schema(dataset), compression="zstd") if parquet else None
+        self.rows = 0
+
+    def write(self, records: list[dict]) -> None:
+        import pyarrow as pa
+
+        self.jsonl.write(jsonl_bytes(records))
+        if self.writer is not None and records:
+            self.writer.write_table(pa.Table.from_pylist(records, schema=schema(self.dataset)))
+        self.rows += len(records)
+
+    def close(self) -> None:
+        self.jsonl.close()
+        if self.writer is not None:
+            self.writer.close()
+
+
+@dataclass
+class _Written:
+    content: str
+    rows: dict[str, int]
+    n_battles: int
+    n_votes: int
+    battle_ids_sha256: str
+    by_expert: dict[str, int]
+    latest_gold: Any
     ratings: dict
     rating_version: str | None
-    latest_gold: Any
-    preferences: list[dict]
-    responses: list[dict]
     skipped: dict[str, int]
 
 
-def _gather(store: RatingStore) -> _Content:
-    rows = store.query("SELECT * FROM sft ORDER BY instruction_id")
-    examples = example_records(rows)
-    ids_ = {e["instruction_id"] for e in examples}
-    battles = store.query(
-        "SELECT battle_id, instruction_id, attacker, defender, battle_order FROM battles "
-        "WHERE status = 'done' AND instruction_id IN (SELECT instruction_id FROM gold_selections)")
-    battles = [b for b in battles if b["instruction_id"] in ids_]
-    votes = [dict(v) for r in rows for v in (r.get("votes") or [])]
-    lineage = battle_lineage(battles, votes)
-    versions = sorted({e["rating_version"] for e in examples})
+def _ranges(store: RatingStore) -> list[tuple[str, str]]:
+    """The gold instructions cut into consecutive id ranges of ``SNAPSHOT_BATCH // 2`` instructions (a range of a
+    dataset is then a few record batches' worth of rows)."""
+    ids = [r[0] for r in store.con.execute("SELECT instruction_id FROM _wf_snap_gold ORDER BY 1").fetchall()]
+    step = max(1, SNAPSHOT_BATCH // 2)
+    return [(ids[i], ids[min(i + step, len(ids)) - 1]) for i in range(0, len(ids), step)]
+
+
+def _lineage_batches(store: RatingStore) -> Iterator[list[dict[str, Any]]]:
+    """The lineage records (every battle of the gold instructions with its votes, in battle order), a batch at a
+    time."""
+    n = store.query("SELECT count(*) AS n FROM _wf_snap_battles")[0]["n"]
+    for lo in range(0, n, SNAPSHOT_BATCH):
+        hi = lo + SNAPSHOT_BATCH
+        battles = store.query("SELECT bo, battle_id, instruction_id, attacker, defender, battle_order FROM "
+                              "_wf_snap_battles WHERE bo >= ? AND bo < ? ORDER BY bo", [lo, hi])
+        per: dict[int, list[dict]] = {}
+        for v in store.query("SELECT bo, judge, shown_order, verdict FROM _wf_snap_battle_votes "
+                             "WHERE bo >= ? AND bo < ? ORDER BY bo, judge, shown_order", [lo, hi]):
+            per.setdefault(v.pop("bo"), []).append(v)
+        yield [{"battle_id": b["battle_id"], "instruction_id": b["instruction_id"], "attacker": b["attacker"],
+                "defender": b["defender"], "battle_order": b["battle_order"], "votes": per.get(b["bo"], [])}
+               for b in battles]
+
+
+def _response_batches(store: RatingStore, ranges: list[tuple[str, str]]) -> Iterator[list[dict[str, Any]]]:
+    """The responses dataset (every scored response of the gold instructions with its battles' votes), a range of
+    instructions at a time."""
+    for lo, hi in ranges:
+        rows = store.query("SELECT * FROM _wf_snap_scored WHERE instruction_id BETWEEN ? AND ? "
+                           "ORDER BY instruction_id, expert", [lo, hi])
+        per: dict[tuple[str, str], list[dict]] = {}
+        for v in store.query("SELECT * FROM _wf_snap_sides WHERE instruction_id BETWEEN ? AND ? "
+                             "ORDER BY instruction_id, expert, battle_id, judge, shown_order", [lo, hi]):
+            per.setdefault((v.pop("instruction_id"), v.pop("expert")), []).append(v)
+        yield response_records(rows, [], votes_of=lambda r, per=per: per.get((r["instruction_id"], r["expert"]), []))
+
+
+def _pair(b: dict[str, Any]) -> dict[str, Any] | str:
+    """One row of snapshot_pairs as its preference pair (or why none)."""
+    sides = []
+    for side, role in (("a", "attacker"), ("d", "defender")):
+        if b[f"{side}_response_id"] is None:
+            sides.append(None)
+            continue
+        sides.append({"instruction_id": b["instruction_id"], "expert": b[role], "response_id": b[f"{side}_response_id"],
+                      "final_score": float(b[f"{side}_final_score"]), "rating_version": b[f"{side}_rating_version"],
+                      "messages": [{"role": "user", "content": b[f"{side}_instruction"]},
+                                   {"role": "assistant", "content": b[f"{side}_response"]}]})
+    return preference_pair(b, *sides)
+
+
+def _write_content(store: RatingStore, folder: Path) -> _Written:
+    """Stream the snapshot's datasets from the store into ``folder`` (JSONL, Parquet in row groups, the lineage),
+    hashing the content as it goes: staged in sorted temporary tables, read a range at a time, so only one range's
+    records are ever in memory."""
+    run_script(store, "snapshot_stream")
+    ranges = _ranges(store)
+    content = _Content()
+    # lineage (the content's "battles")
+    battles = _Files(folder, BATTLES)
+    ids_digest, n_votes, first = hashlib.sha256(), 0, True
+    for records in _lineage_batches(store):
+        battles.write(records)
+        content.add(records)
+        ids = "\n".join(b["battle_id"] for b in records)
+        if ids:
+            ids_digest.update((ids if first else "\n" + ids).encode())
+            first = False
+        n_votes += sum(len(b["votes"]) for b in records)
+    battles.close()
+    # sft (the content's "examples")
+    content.next_list(b',"examples":')
+    sft = _Files(folder, JSONL, PARQUET, "sft")
+    by_expert: Counter = Counter()
+    versions: set[str] = set()
+    latest_gold = None
+    for lo, hi in ranges:
+        rows = store.query(load_query("snapshot_examples"), {"lo": lo, "hi": hi})
+        records = example_records(rows)
+        sft.write(records)
+        content.add(records)
+        by_expert.update(e["response_expert"] for e in records)
+        versions.update(e["rating_version"] for e in records)
+        stamps = [r["selected_at"] for r in rows if r.get("selected_at") is not None]
+        if stamps:
+            latest_gold = max([*stamps, *([latest_gold] if latest_gold is not None else [])])
+    sft.close()
+    # preferences
+    content.next_list(b',"format":' + str(FORMAT_VERSION).encode() + b',"preferences":')
+    prefs = _Files(folder, PREFERENCES_JSONL, PREFERENCES_PARQUET, "preferences")
+    skipped = {"ties": 0, "unscored": 0}
+    for lo, hi in ranges:
+        records = []
+        for b in store.query(load_query("snapshot_pairs"), {"lo": lo, "hi": hi}):
+            pair = _pair(b)
+            if isinstance(pair, str):
+                skipped[pair] += 1
+            else:
+                records.append(pair)
+        prefs.write(records)
+        content.add(records)
+    prefs.close()
+    # ratings (one value), then responses
     ratings = rating_state(store.query(
         "SELECT rating_version, method, expert, rating, lo, hi, n_battles FROM rating_history "
         "WHERE rating_version IN (SELECT DISTINCT rating_version FROM gold_selections)"))
-    latest_gold = max((r["selected_at"] for r in rows if r.get("selected_at") is not None), default=None)
-    responses = response_records([r for r in store.named("snapshot_responses") if r["instruction_id"] in ids_],
-                                 store.named("snapshot_votes"))
-    unscored = ids_ - {r["instruction_id"] for r in responses}
-    if unscored:
+    content.digest.update(b'],"ratings":' + _canonical(ratings) + b',"responses":[')
+    content.first = True
+    responses = _Files(folder, RESPONSES_JSONL, RESPONSES_PARQUET, "responses")
+    scored: set[str] = set()
+    for records in _response_batches(store, ranges):
+        responses.write(records)
+        content.add(records)
+        scored.update(r["instruction_id"] for r in records)
+    responses.close()
+    n_gold = store.query("SELECT count(*) AS n FROM _wf_snap_gold")[0]["n"]
+    if len(scored) < n_gold:
         raise StoreError(f"rating store {store.path}",
-                         f"{len(unscored)} of {len(ids_)} gold instructions have no stored response scores of "
+                         f"{n_gold - len(scored)} of {n_gold} gold instructions have no stored response scores of "
                          "their gold's rating version (gold was selected before schema version 11)",
                          "select gold again with `warriorflow rate` (it stores every response's score), "
                          "then create the snapshot")
-    preferences, skipped = preference_records(battles, responses)
-    return _Content(examples, lineage, ratings, ",".join(versions) or None, latest_gold, preferences, responses,
-                    skipped)
+    for table in ("_wf_snap_gold", "_wf_snap_scored", "_wf_snap_battles", "_wf_snap_battle_votes", "_wf_snap_sides"):
+        store.con.execute(f"DROP TABLE IF EXISTS temp.{table}")
+    return _Written(content.finish(), {"sft": sft.rows, "preferences": prefs.rows, "responses": responses.rows},
+                    battles.rows, n_votes, ids_digest.hexdigest(), dict(sorted(by_expert.items())), latest_gold,
+                    ratings, ",".join(sorted(versions)) or None, skipped)
 
 
 def find_by_content(objects: ObjectStore, content: str) -> dict | None:
@@ -394,51 +571,51 @@ def create_snapshot(cfg: Config, store: RatingStore, objects: ObjectStore, *,
     """Snapshot every gold instruction with all its scored responses: data files first, manifest last, then
     the ``snapshots`` row.
 
-    Identical content returns the existing snapshot (``created=False``), recording its row if missing."""
-    c = _gather(store)
-    if not c.examples:
+    The datasets are streamed from the store into a temporary folder (a record batch at a time; Parquet row
+    groups), hashed as they go, then uploaded file by file (the object store uploads a large file in parts);
+    nothing holds a whole dataset in memory. Identical content returns the existing snapshot (``created=False``),
+    recording its row if missing."""
+    if not store.query("SELECT count(*) AS n FROM gold_selections g JOIN instructions i USING (instruction_id) "
+                       "JOIN responses r ON r.response_id = g.response_id")[0]["n"]:  # the sft view's rows
         raise StoreError(f"rating store {store.path}", "has no gold examples to snapshot",
                          "run the battle stage (`warriorflow run-arena` / the battle DAG) first")
-    content = content_sha256(c.examples, c.lineage, c.ratings, c.preferences, c.responses)
-    existing = find_by_content(objects, content)
-    if existing is not None:
-        info = _info(objects, existing, created=False)
-        _record(store, objects, info)
-        return info
-
-    # the id has seconds; created_at keeps microseconds: the retrain gate compares it with gold selected_at
-    created_at = (now or datetime.now(UTC)).astimezone(UTC)
-    sid = snapshot_id(created_at, content)
-    rows = {"sft": c.examples, "preferences": c.preferences, "responses": c.responses}
-    files = {BATTLES: jsonl_bytes(c.lineage),
-             CARD: dataset_card(sid, {k: len(v) for k, v in rows.items()}, c.skipped["ties"], c.rating_version)}
-    for name, (parquet, jsonl, _, _) in DATASETS.items():
-        files[parquet], files[jsonl] = parquet_bytes(rows[name], name), jsonl_bytes(rows[name])
-    n_votes = sum(len(b["votes"]) for b in c.lineage)
-    manifest = {
-        "kind": KIND, "format_version": FORMAT_VERSION, "snapshot_id": sid,
-        "created_at": created_at.isoformat().replace("+00:00", "Z"),
-        "warriorflow_version": __version__, "config_hash": cfg.config_hash(), "content_sha256": content,
-        "counts": {"examples": len(c.examples), "battles": len(c.lineage), "votes": n_votes,
-                   "examples_by_expert": dict(sorted(Counter(e["response_expert"] for e in c.examples).items())),
-                   "preferences": len(c.preferences), "preferences_skipped_ties": c.skipped["ties"],
-                   "preferences_skipped_unscored": c.skipped["unscored"], "responses": len(c.responses)},
-        "format": {"parquet": PARQUET, "jsonl": JSONL, "columns": list(COLUMNS),
-                   "conversation": "messages: [{role: user, content: instruction}, "
-                                   "{role: assistant, content: gold response}]"},
-        "datasets": {name: {"parquet": parquet, "jsonl": jsonl, "rows": len(rows[name]), "columns": list(columns),
-                            "description": what}
-                     for name, (parquet, jsonl, columns, what) in DATASETS.items()},
-        "card": CARD,
-        "lineage": {
-            "battles_file": BATTLES,
-            "battle_ids_sha256": hashlib.sha256("\n".join(b["battle_id"] for b in c.lineage).encode()).hexdigest(),
-            "rating_version": c.rating_version,
-            "ratings": c.ratings,
-            "gold_selected_through": c.latest_gold.isoformat() if c.latest_gold is not None else None,
-        },
-    }
-    publish(objects, prefix(sid), files, manifest)
+    with tempfile.TemporaryDirectory(prefix="warriorflow-snapshot-") as tmp:
+        folder = Path(tmp)
+        c = _write_content(store, folder)
+        existing = find_by_content(objects, c.content)
+        if existing is not None:
+            info = _info(objects, existing, created=False)
+            _record(store, objects, info)
+            return info
+        # the id has seconds; created_at keeps microseconds: the retrain gate compares it with gold selected_at
+        created_at = (now or datetime.now(UTC)).astimezone(UTC)
+        sid = snapshot_id(created_at, c.content)
+        (folder / CARD).write_bytes(dataset_card(sid, c.rows, c.skipped["ties"], c.rating_version))
+        files = {name: folder / name for name in (BATTLES, CARD, *(f for d in DATASETS.values() for f in d[:2]))}
+        manifest = {
+            "kind": KIND, "format_version": FORMAT_VERSION, "snapshot_id": sid,
+            "created_at": created_at.isoformat().replace("+00:00", "Z"),
+            "warriorflow_version": __version__, "config_hash": cfg.config_hash(), "content_sha256": c.content,
+            "counts": {"examples": c.rows["sft"], "battles": c.n_battles, "votes": c.n_votes,
+                       "examples_by_expert": c.by_expert,
+                       "preferences": c.rows["preferences"], "preferences_skipped_ties": c.skipped["ties"],
+                       "preferences_skipped_unscored": c.skipped["unscored"], "responses": c.rows["responses"]},
+            "format": {"parquet": PARQUET, "jsonl": JSONL, "columns": list(COLUMNS),
+                       "conversation": "messages: [{role: user, content: instruction}, "
+                                       "{role: assistant, content: gold response}]"},
+            "datasets": {name: {"parquet": parquet, "jsonl": jsonl, "rows": c.rows[name], "columns": list(columns),
+                                "description": what}
+                         for name, (parquet, jsonl, columns, what) in DATASETS.items()},
+            "card": CARD,
+            "lineage": {
+                "battles_file": BATTLES,
+                "battle_ids_sha256": c.battle_ids_sha256,
+                "rating_version": c.rating_version,
+                "ratings": c.ratings,
+                "gold_selected_through": c.latest_gold.isoformat() if c.latest_gold is not None else None,
+            },
+        }
+        publish(objects, prefix(sid), files, manifest)
     info = _info(objects, read_manifest(objects, prefix(sid)), created=True)
     _record(store, objects, info)
     return info
