@@ -72,6 +72,10 @@ def test_stored_centers_stream_in_exact_blocks(tmp_path, monkeypatch):
         assert [len(b) for b in blocks] == [7, 7, 7, 2]
         assert np.array_equal(np.concatenate(blocks), np.stack([vectors[i] for i in order]))
         assert [len(b) for b in centers.chunks(23)] == [23]  # read again: the same stream
+        # by position, in the order asked (what exact tie-breaks fetch), across the stream's batches
+        everything = np.concatenate(blocks)
+        assert np.array_equal(centers.rows_at(np.array([22, 0, 9, 9, 4])), everything[[22, 0, 9, 9, 4]])
+        assert centers.rows_at(np.array([], np.int64)).shape == (0, 5)
         centers.close()
 
 

@@ -142,3 +142,58 @@ def test_named_queries_are_loaded_from_sql(tmp_path):
         with pytest.raises(StoreError, match="named query 'nope'"):
             s.named("nope")
 
+
+
+@pytest.mark.parametrize("as_select", [False, True])
+def test_a_failed_write_reports_its_own_cause_and_leaves_nothing_behind(tmp_path, as_select):
+    """A constraint failure is the error reported (not DuckDB's 'transaction is aborted' from the staged rows'
+    cleanup), inside a caller's transaction too; the store takes the next write."""
+    from warriorflow.store.rating_store import Select
+
+    bad = dict(_instruction("Write a function."), text=None)
+    with RatingStore(tmp_path / "s.duckdb") as s:
+        rows = Select("SELECT 'x' AS instruction_id, NULL::VARCHAR AS text, 'a' AS expert, "
+                      "TIMESTAMP '2026-11-22' AS mined_at, 'r1' AS run_id") if as_select else [bad]
+        with pytest.raises(StoreError) as err:
+            s.upsert("instructions", rows, key=["instruction_id"])
+        assert "NOT NULL" in str(err.value) and "aborted" not in str(err.value)
+        with pytest.raises(StoreError) as err, s.transaction():
+            s.upsert("instructions", rows, key=["instruction_id"])
+        assert "NOT NULL" in str(err.value) and "aborted" not in str(err.value)
+        s.upsert("instructions", [_instruction("Fix this bug.")], key=["instruction_id"])
+        assert s.query("SELECT count(*) AS n FROM instructions") == [{"n": 1}]
+        leftovers = s.query("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '_wf_rows_%' "
+                            "UNION ALL SELECT view_name FROM duckdb_views() WHERE view_name LIKE '_wf_rows_%'")
+        assert leftovers == []
+
+
+def test_a_select_repeating_a_key_is_refused(tmp_path):
+    """Which of two SELECT rows with one key would win is undefined (DuckDB keeps no scan order): refused."""
+    from warriorflow.store.rating_store import Select
+
+    row = _instruction("Write a function.")
+    with RatingStore(tmp_path / "s.duckdb") as s:
+        s.upsert("instructions", [row], key=["instruction_id"])
+        twice = Select("SELECT ? AS instruction_id, s AS status FROM (VALUES ('kept'), ('dropped')) v(s)",
+                       [row["instruction_id"]])
+        with pytest.raises(StoreError, match=r"repeat the key \(instruction_id\)"):
+            s.upsert("instructions", twice, key=["instruction_id"], update=["status"])
+        with pytest.raises(StoreError, match="repeat the key"):
+            s.update("instructions", "instruction_id", twice)
+        assert s.query("SELECT status FROM instructions") == [{"status": "mined"}]
+        once = Select("SELECT ? AS instruction_id, 'kept' AS status", [row["instruction_id"]])
+        assert s.update("instructions", "instruction_id", once) == 1
+        assert s.query("SELECT status FROM instructions") == [{"status": "kept"}]
+
+
+@pytest.mark.parametrize("value", ["lots", "-5GB", "0GB", "2 parsecs", "1e9"])
+def test_a_bad_duckdb_memory_setting_names_the_variable(tmp_path, monkeypatch, value):
+    from warriorflow.errors import ConfigError
+
+    monkeypatch.setenv("WARRIORFLOW_DUCKDB_MEMORY", value)
+    with pytest.raises(ConfigError, match="WARRIORFLOW_DUCKDB_MEMORY") as err:
+        RatingStore(tmp_path / "s.duckdb")
+    assert "restore it from a backup" not in str(err.value)
+    monkeypatch.setenv("WARRIORFLOW_DUCKDB_MEMORY", "512MiB")
+    with RatingStore(tmp_path / "s.duckdb") as s:
+        assert s.query("SELECT current_setting('memory_limit') AS m")[0]["m"].endswith("MiB")

@@ -172,13 +172,16 @@ class CenterSource(Protocol):
 
     ``len()`` is their number and ``dim`` their dimension; ``chunks(rows)`` yields them in their fixed order as
     float32 blocks of ``rows`` rows (the last one shorter), every time it is called: the warm start reads them
-    once, and again only to re-decide a candidate whose two nearest centers are too close to tell apart. A
+    once, and again only to re-decide a candidate whose two nearest centers are too close to tell apart.
+    ``rows_at(indices)`` returns the centers at those positions of that order (float32, one row each): the
+    exact distances of the few candidates in contention fetch their nearest old centers with it. A
     store-backed source reads them from the store, a block at a time."""
 
     dim: int
 
     def __len__(self) -> int: ...
     def chunks(self, rows: int) -> Iterable[np.ndarray]: ...
+    def rows_at(self, indices: np.ndarray) -> np.ndarray: ...
 
 
 class ArrayCenters:
@@ -194,6 +197,9 @@ class ArrayCenters:
     def chunks(self, rows: int) -> Iterable[np.ndarray]:
         for c0 in range(0, len(self.array), rows):
             yield self.array[c0 : c0 + rows]
+
+    def rows_at(self, indices: np.ndarray) -> np.ndarray:
+        return self.array[indices]
 
 
 def _checked_chunk(block: Any, d: int) -> np.ndarray:
@@ -218,9 +224,11 @@ class _Greedy:
 
     Per candidate: ``mind`` (squared distance to the nearest center; -1 once picked, else >= 0),
     ``second`` (to the second nearest) and ``near`` (which center is nearest: old centers are
-    0..m-1, pick t is m+t). The old centers are read once (a stream); each candidate keeps its ``_KEPT_OLD``
-    nearest ones (float32 values and vectors), enough to re-decide it exactly unless more old centers than that
-    are within the error band of its nearest: only then are the old centers read again.
+    0..m-1, pick t is m+t). The old centers are read once (a stream); each candidate keeps which are its
+    ``_KEPT_OLD`` nearest ones (float32 values and positions, not vectors: the state stays a few numbers per
+    candidate), enough to re-decide it exactly unless more old centers than that are within the error band of its
+    nearest: only then are the old centers read again. The vectors an exact distance needs are fetched by
+    position (``rows_at``) and cached.
     The float32 values carry an error of at most ``err``; candidates within
     ``2 err`` of the farthest one are re-decided with float64 distances by direct differences. For a
     candidate whose nearest center leads the second by more than ``2 err`` that is one distance (to
@@ -247,7 +255,8 @@ class _Greedy:
         self.block_max = np.full(len(self.blocks), np.inf)
         self.picks: list[int] = []
         self.kept_val = np.zeros((0, _KEPT_OLD), np.float32)
-        self.kept_vec = np.zeros((0, _KEPT_OLD, self.d), np.float32)
+        self.kept_idx = np.zeros((0, _KEPT_OLD), np.int64)
+        self._old64: dict[int, np.ndarray] = {}  # old centers fetched for exact distances, by position
         if self.m:
             self._init_from_centers()
         # Rigorous bound on the float32 error of one squared distance ||x||^2 - 2 x.c + ||c||^2
@@ -266,9 +275,9 @@ class _Greedy:
         rows = max(1, _INIT_BLOCK_ELEMENTS // cols)
         row_blocks = [(r0, min(self.n, r0 + rows)) for r0 in range(0, self.n, rows)]
         t = _KEPT_OLD
-        # each candidate's t nearest old centers as read (values without ||x||^2, and vectors), nearest first
+        # each candidate's t nearest old centers as read (values without ||x||^2, and positions), nearest first
         self.kept_val = np.full((self.n, t), np.inf, np.float32)
-        self.kept_vec = np.zeros((self.n, t, self.d), np.float32)
+        self.kept_idx = np.full((self.n, t), -1, np.int64)
         best = [np.full(r1 - r0, np.inf, np.float32) for r0, r1 in row_blocks]
         second = [np.full(r1 - r0, np.inf, np.float32) for r0, r1 in row_blocks]
         near = [np.zeros(r1 - r0, np.int64) for r0, r1 in row_blocks]
@@ -283,7 +292,7 @@ class _Greedy:
                 g = xr @ block.T
                 g *= -2.0
                 g += nc[None, :]  # ||c||^2 - 2 x.c; ||x||^2 is added at the end
-                self._keep_nearest(r0, r1, g, block)
+                self._keep_nearest(r0, r1, g, c0)
                 j = g.argmin(axis=1)
                 v1 = g[ar, j]
                 g[ar, j] = np.inf
@@ -305,11 +314,11 @@ class _Greedy:
         for i, s in enumerate(self.blocks):
             self.block_max[i] = self.mind[s].max()
 
-    def _keep_nearest(self, r0: int, r1: int, g: np.ndarray, block: np.ndarray) -> None:
-        """Merge a block's nearest old centers into each candidate's ``_KEPT_OLD`` nearest (values and vectors;
-        ties keep the earlier center)."""
+    def _keep_nearest(self, r0: int, r1: int, g: np.ndarray, c0: int) -> None:
+        """Merge a block's nearest old centers (the block starts at old center ``c0``) into each candidate's
+        ``_KEPT_OLD`` nearest (values and positions; ties keep the earlier center)."""
         t = _KEPT_OLD
-        kept_val, kept_vec = self.kept_val[r0:r1], self.kept_vec[r0:r1]
+        kept_val, kept_idx = self.kept_val[r0:r1], self.kept_idx[r0:r1]
         entering = g < kept_val[:, -1:]  # only these can displace a kept one
         n_entering = int(np.count_nonzero(entering))
         if n_entering > g.size // 16:  # early blocks: most entries enter; a partition per row is cheaper
@@ -320,9 +329,9 @@ class _Greedy:
                 part = np.broadcast_to(np.arange(g.shape[1]), g.shape).copy()
             vals = np.concatenate([kept_val, np.take_along_axis(g, part, axis=1)], axis=1)
             order = np.argsort(vals, axis=1, kind="stable")[:, :t]
-            vecs = np.concatenate([kept_vec, block[part]], axis=1)
+            idxs = np.concatenate([kept_idx, c0 + part], axis=1)
             kept_val[:] = np.take_along_axis(vals, order, axis=1)
-            kept_vec[:] = np.take_along_axis(vecs, order[:, :, None], axis=1)
+            kept_idx[:] = np.take_along_axis(idxs, order, axis=1)
             return
         if not n_entering:
             return
@@ -337,12 +346,12 @@ class _Greedy:
         take = order[(first[:, None] + np.arange(t)[None, :]).ravel()].reshape(len(touched), t)
         n_kept = len(touched) * t
         from_kept = take < n_kept
-        new_vec = np.empty((len(touched), t, self.d), np.float32)
+        new_idx = np.empty((len(touched), t), np.int64)
         kt = take[from_kept]
-        new_vec[from_kept] = kept_vec[touched[kt // t], kt % t]
-        new_vec[~from_kept] = block[cols[take[~from_kept] - n_kept]]
+        new_idx[from_kept] = kept_idx[touched[kt // t], kt % t]
+        new_idx[~from_kept] = c0 + cols[take[~from_kept] - n_kept]
         kept_val[touched] = all_vals[take]
-        kept_vec[touched] = new_vec
+        kept_idx[touched] = new_idx
 
     def _update_block(self, i: int, c: np.ndarray, nc: np.float32, p: int, center_id: int) -> None:
         s = self.blocks[i]
@@ -399,10 +408,26 @@ class _Greedy:
         ids = self.near[cands]
         out = np.empty((len(cands), self.d), np.float64)
         is_old = ids < self.m
-        if is_old.any():  # a clear nearest old center is unique, so it is the first kept one
-            out[is_old] = self.kept_vec[cands[is_old], 0]
+        if is_old.any():
+            out[is_old] = self._old_vectors(ids[is_old])
         out[~is_old] = self.picks64[ids[~is_old] - self.m]
         return out
+
+    def _old_vectors(self, positions: np.ndarray) -> np.ndarray:
+        """The old centers at ``positions`` (any shape; -1 for none: a zero vector) in float64, fetched from the
+        source once each."""
+        flat = positions.ravel()
+        missing = np.unique(flat[(flat >= 0) & ~np.isin(flat, np.fromiter(self._old64, np.int64))])
+        if len(missing):
+            got = _checked_chunk(self.old.rows_at(missing), self.d)
+            if len(got) != len(missing):
+                raise ValueError(f"the centers source gave {len(got)} rows for {len(missing)} positions")
+            for i, row in zip(missing.tolist(), got.astype(np.float64)):
+                self._old64[i] = row
+        zero = np.zeros(self.d)
+        out = np.stack([self._old64[i] if i >= 0 else zero for i in flat.tolist()]) if len(flat) else \
+            np.empty((0, self.d))
+        return out.reshape(*positions.shape, self.d)
 
     def _all_centers64(self, rows: int) -> Iterable[np.ndarray]:
         if self.m:
@@ -414,7 +439,7 @@ class _Greedy:
     def _kept_and_picks(self, xs: np.ndarray, idx: np.ndarray) -> np.ndarray:
         """Float64 squared distance of candidates ``idx`` (their vectors ``xs``) to the nearest of their kept old
         centers and of every pick."""
-        kept = self.kept_vec[idx].astype(np.float64)  # (k, t, d); unfilled slots are at +inf value, 0 vector
+        kept = self._old_vectors(self.kept_idx[idx])  # (k, t, d); unfilled slots are at +inf value, 0 vector
         d2 = _sq_rows((xs[:, None, :] - kept).reshape(-1, self.d)).reshape(len(idx), -1)
         d2[~np.isfinite(self.kept_val[idx])] = np.inf
         best = d2.min(axis=1)

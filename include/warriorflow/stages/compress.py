@@ -121,6 +121,22 @@ class StoredCenters:
         if held:
             yield np.concatenate(pending) if len(pending) > 1 else pending[0]
 
+    def rows_at(self, indices: np.ndarray) -> np.ndarray:
+        """The centers at these positions (the few an exact tie-break needs), in the order asked."""
+        want = np.asarray(indices, np.int64)
+        reader = self.store.stream("SELECT c.idx, e.vector FROM _wf_centers c JOIN embeddings e ON e.instruction_id "
+                                   "= c.instruction_id AND e.model = ? WHERE c.idx IN (SELECT unnest(?::BIGINT[]))",
+                                   [self.key, want.tolist()], EMBED_BATCH)
+        found: dict[int, np.ndarray] = {}
+        for batch in reader:
+            for i, row in zip(batch.column(0).to_pylist(), _matrix(batch.column(1), self.dim)):
+                found[i] = row
+        missing = [int(i) for i in want if int(i) not in found]
+        if missing:
+            raise StoreError(f"embeddings ({self.key})", f"the selected instructions' centers {missing[:5]} vanished "
+                             "during the selection", "run the compress step again")
+        return np.stack([found[int(i)] for i in want]) if len(want) else np.empty((0, self.dim), np.float32)
+
     def close(self) -> None:
         self.store.con.execute("DROP TABLE IF EXISTS temp._wf_centers")
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from warriorflow.config import Config
 from warriorflow.method.battle_jobs import PlannedBattle, close
 from warriorflow.method.battle_records import ArenaFacts, PlannedBattleRef, check_battle_records
-from warriorflow.method.style_control import FEATURES, FEATURES_VERSION, style_features
+from warriorflow.method.style_control import FEATURES_VERSION, style_features
 from warriorflow.method.votes import CastVote
 from warriorflow.quality.gates import gate_votes, rejection
 from warriorflow.stages.base import Outcome, ingest_outcome, now_utc, stage
@@ -69,10 +69,13 @@ def ingest_responses_stage(config: Config, store: RatingStore, objects: ObjectSt
 
     def merge(_key: str, records: list[dict]) -> dict[str, int]:
         store.upsert("responses", [{k: r.get(k) for k in RESPONSE_COLUMNS} for r in records], key=["response_id"])
-        # each response's style counts, once, while its text is at hand (the style-controlled ratings read them)
+        # each response's style counts, once, while its text is at hand (the style-controlled ratings read them).
+        # Both upserts keep what is stored, and of a batch's rows with one id the first: the counts always describe
+        # the stored text (a response generated again keeps its first text); counts of an older algorithm are
+        # recomputed from the stored text by the rate step
         store.upsert("response_style", [{"response_id": r["response_id"], "algorithm": FEATURES_VERSION,
                                          **style_features(r["text"])._asdict()} for r in records],
-                     key=["response_id"], update=["algorithm", *FEATURES])
+                     key=["response_id"])
         return {"responses": len(records)}
 
     report = ingest_files(store, objects, result_keys(objects, run_id, "respond"), kind="responses",

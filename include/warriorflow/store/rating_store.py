@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from warriorflow.config import SQL_DIR
-from warriorflow.errors import StoreError
+from warriorflow.errors import ConfigError, StoreError
 
 if TYPE_CHECKING:  # pyarrow is imported on first write, not when a DAG file imports this module
     import pyarrow as pa
@@ -239,7 +239,7 @@ class RatingStore:
                 n = self.con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
                 yield (name, columns, n) if n else None
             finally:
-                self.con.execute(f"DROP TABLE IF EXISTS temp.{name}")
+                self._cleanup(f"DROP TABLE IF EXISTS temp.{name}")
             return
         source = _arrow_rows(rows)
         if source is None or source.num_rows == 0:
@@ -249,7 +249,28 @@ class RatingStore:
         try:
             yield name, list(source.column_names), source.num_rows
         finally:
-            self.unregister(name)
+            self._cleanup(name)
+
+    def _cleanup(self, what: str) -> None:
+        """Drop a write's staged rows (``what``: a DROP statement, or a registered name). After a failed statement
+        the transaction is aborted and DuckDB refuses even this; the rollback that follows removes them, and the
+        failure that matters is the statement's own, so that one is not masked."""
+        try:
+            if what.startswith("DROP "):
+                self.con.execute(what)
+            else:
+                self.unregister(what)
+        except duckdb.Error:
+            pass
+
+    def _unique_keys(self, table: str, name: str, key: Sequence[str]) -> None:
+        """A :class:`Select`'s rows have no order DuckDB keeps (a parallel scan), so which of two rows with one key
+        would win is undefined: refused."""
+        keys = ", ".join(key)
+        dup = self.con.execute(f"SELECT {keys} FROM {name} GROUP BY ALL HAVING count(*) > 1 LIMIT 1").fetchone()
+        if dup is not None:
+            raise StoreError(f"table {table}", f"the rows to write repeat the key ({keys}) = {tuple(dup)!r}",
+                             "a SELECT given to upsert/update must yield each key once (aggregate or DISTINCT ON)")
 
     def upsert(self, table: str, rows: Rows, key: Sequence[str], update: Sequence[str] = ()) -> int:
         """Insert rows; on a key conflict leave the row (content-addressed) or update ``update`` columns.
@@ -258,7 +279,8 @@ class RatingStore:
         :class:`Select` whose rows never pass through Python. They go in as one ``INSERT ... SELECT`` from the
         rows registered as an Arrow table (a Select: materialized in a temporary table), with the semantics of
         inserting them one by one: of rows repeating a key, the first is inserted (or, when the key is stored,
-        left out) and the last one's ``update`` columns win (a Select's row order is its scan order). Returns
+        left out) and the last one's ``update`` columns win (a Select, whose order DuckDB does not keep, must not
+        repeat a key: refused). Returns
         the number of rows sent. All rows are written in one transaction.
         """
         self._require_writer()
@@ -277,6 +299,8 @@ class RatingStore:
                     return
                 name, columns, sent = staged
                 _check_idents(table, columns)
+                if isinstance(rows, Select):
+                    self._unique_keys(table, name, key)
                 cols = ", ".join(columns)
                 select = _collapsed(self.con, name, columns, key, keep_last=update)
                 self.con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM ({select}) {conflict}")
@@ -302,6 +326,8 @@ class RatingStore:
                     return
                 name, all_columns, sent = staged
                 _check_idents(table, all_columns)
+                if isinstance(rows, Select):
+                    self._unique_keys(table, name, [key])
                 columns = [c for c in all_columns if c != key]
                 if not columns:
                     return
@@ -364,10 +390,17 @@ MEMORY_ENV = "WARRIORFLOW_DUCKDB_MEMORY"
 DEFAULT_MEMORY = "2GB"
 
 
+_MEMORY = re.compile(r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)\s*$", re.IGNORECASE)
+
+
 def _duckdb_config() -> dict[str, Any]:
     """DuckDB's settings for every connection: its memory (``WARRIORFLOW_DUCKDB_MEMORY``, default 2GB; beyond it
     joins, sorts and aggregates spill to ``<store>.tmp``)."""
-    return {"memory_limit": os.environ.get(MEMORY_ENV) or DEFAULT_MEMORY}
+    memory = os.environ.get(MEMORY_ENV) or DEFAULT_MEMORY
+    if not _MEMORY.match(memory) or not float(re.match(r"\s*([\d.]+)", memory).group(1)) > 0:
+        raise ConfigError(f"environment variable {MEMORY_ENV}", f"{memory!r} is not an amount of memory",
+                          "set it to a size such as 2GB, 512MB or 4GiB, or unset it for the default (2GB)")
+    return {"memory_limit": memory}
 
 
 def _to_db(value: Any) -> Any:
