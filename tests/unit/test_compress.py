@@ -348,4 +348,5 @@ def test_the_warm_start_keeps_each_candidates_nearest_old_centers(monkeypatch):
         g = kcenter._Greedy(x, kcenter.ArrayCenters(old), 1, None, 1)
         assert np.array_equal(g.kept_idx, want)  # positions, not vectors: a few numbers per candidate
         assert np.array_equal(g._old_vectors(g.kept_idx), old[want].astype(np.float64))
+        assert np.array_equal(g.near_old, old[want[:, 0]]) and np.array_equal(g.near, want[:, 0])
         assert np.allclose(g.kept_val + g.nx[:, None], np.take_along_axis(d2, want, axis=1), atol=1e-4)

@@ -227,8 +227,9 @@ class _Greedy:
     0..m-1, pick t is m+t). The old centers are read once (a stream); each candidate keeps which are its
     ``_KEPT_OLD`` nearest ones (float32 values and positions, not vectors: the state stays a few numbers per
     candidate), enough to re-decide it exactly unless more old centers than that are within the error band of its
-    nearest: only then are the old centers read again. The vectors an exact distance needs are fetched by
-    position (``rows_at``) and cached.
+    nearest: only then are the old centers read again. The vector of the nearest one is kept (what the exact
+    distance of a candidate in contention needs, at every pick); the others' are fetched by position
+    (``rows_at``, cached) for the rare candidates whose nearest two are too close to tell apart.
     The float32 values carry an error of at most ``err``; candidates within
     ``2 err`` of the farthest one are re-decided with float64 distances by direct differences. For a
     candidate whose nearest center leads the second by more than ``2 err`` that is one distance (to
@@ -256,6 +257,7 @@ class _Greedy:
         self.picks: list[int] = []
         self.kept_val = np.zeros((0, _KEPT_OLD), np.float32)
         self.kept_idx = np.zeros((0, _KEPT_OLD), np.int64)
+        self.near_old = np.zeros((0, self.d), np.float32)  # each candidate's nearest old center (its vector)
         self._old64: dict[int, np.ndarray] = {}  # old centers fetched for exact distances, by position
         if self.m:
             self._init_from_centers()
@@ -278,6 +280,7 @@ class _Greedy:
         # each candidate's t nearest old centers as read (values without ||x||^2, and positions), nearest first
         self.kept_val = np.full((self.n, t), np.inf, np.float32)
         self.kept_idx = np.full((self.n, t), -1, np.int64)
+        self.near_old = np.zeros((self.n, self.d), np.float32)
         best = [np.full(r1 - r0, np.inf, np.float32) for r0, r1 in row_blocks]
         second = [np.full(r1 - r0, np.inf, np.float32) for r0, r1 in row_blocks]
         near = [np.zeros(r1 - r0, np.int64) for r0, r1 in row_blocks]
@@ -300,6 +303,9 @@ class _Greedy:
                 closer = v1 < best[b]
                 second[b] = np.minimum(np.minimum(second[b], v2), np.where(closer, best[b], v1))
                 near[b] = np.where(closer, c0 + j, near[b])
+                if closer.any():
+                    rows = np.flatnonzero(closer)
+                    self.near_old[r0 + rows] = block[j[rows]]
                 best[b] = np.minimum(best[b], v1)
             c0 += len(block)
         if c0 != self.m:
@@ -408,8 +414,8 @@ class _Greedy:
         ids = self.near[cands]
         out = np.empty((len(cands), self.d), np.float64)
         is_old = ids < self.m
-        if is_old.any():
-            out[is_old] = self._old_vectors(ids[is_old])
+        if is_old.any():  # the nearest old center as the warm start read it
+            out[is_old] = self.near_old[cands[is_old]]
         out[~is_old] = self.picks64[ids[~is_old] - self.m]
         return out
 
