@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -46,6 +47,20 @@ rating: {{bootstrap_rounds: 10}}
 tagging: {{enabled: false}}
 flywheel: {{min_new_gold: 100000}}
 """)
+
+
+def _backfill_create(env: dict[str, str], attempts: int = 5) -> subprocess.CompletedProcess:
+    """`airflow backfill create`, again while SQLite says "database is locked": standalone's metadata DB is one
+    SQLite file, and the scheduler may hold its write lock just then (it is starting the tick that unpausing
+    queued). The failed attempt rolled back whole, so creating the backfill again is safe."""
+    for attempt in range(attempts):
+        created = subprocess.run([sys.executable, "-m", "airflow", "backfill", "create", "--dag-id",
+                                  "warriorflow_battle", "--from-date", BACKFILL_FROM, "--to-date", BACKFILL_TO,
+                                  "--max-active-runs", "1"], env=env, capture_output=True, text=True, timeout=300)
+        if created.returncode == 0 or "database is locked" not in created.stderr or attempt == attempts - 1:
+            return created
+        time.sleep(5)
+    raise AssertionError("unreachable")
 
 
 def test_backfill_after_a_new_expert_joins_runs_only_its_missing_battles(tmp_path, model_cache, monkeypatch):
@@ -93,10 +108,7 @@ def test_backfill_after_a_new_expert_joins_runs_only_its_missing_battles(tmp_pat
         api.wait_for_dags(("warriorflow_battle",))
         since = datetime.now(UTC)
         api.unpause("warriorflow_battle")  # Airflow starts no run, backfills included, of a paused DAG
-        created = subprocess.run([sys.executable, "-m", "airflow", "backfill", "create", "--dag-id",
-                                  "warriorflow_battle", "--from-date", BACKFILL_FROM, "--to-date", BACKFILL_TO,
-                                  "--max-active-runs", "1"],
-                                 env=local.env(), capture_output=True, text=True, timeout=300)
+        created = _backfill_create(local.env())
         assert created.returncode == 0, created.stderr[-2000:]
         runs = wait_backfill(api, "warriorflow_battle", since, timeout_s=1800, log=print)
         # one run per tick in [from, to]; each owns the day before its tick (logical date = interval start)

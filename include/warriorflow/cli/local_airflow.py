@@ -249,7 +249,13 @@ class AirflowApi:
         self._client.headers["Authorization"] = f"Bearer {resp.json()['access_token']}"
 
     def _call(self, method: str, path: str, **kwargs) -> dict:
-        resp = self._client.request(method, f"/api/v2{path}", **kwargs)
+        for delay in (2.0, 4.0, 8.0, None):
+            resp = self._client.request(method, f"/api/v2{path}", **kwargs)
+            # 503: the api-server could not take a database lock (standalone's SQLite is busy with the
+            # scheduler) and undid what it had started, a backfill included: asking again is safe
+            if resp.status_code != 503 or delay is None:
+                break
+            time.sleep(delay)
         if resp.status_code >= 400:
             raise _error(f"{method} {self.url}/api/v2{path}", f"HTTP {resp.status_code}: {resp.text[:500]}",
                          "see the api-server log in AIRFLOW_HOME")
