@@ -119,3 +119,27 @@ def test_classify_is_pure():
     assert classify(128 + 24, b"", b"", "N", None, 0.1).reason == "timeout"  # SIGXCPU
     assert classify(-9, b"", b"", "N", "timeout", 5.0).reason == "timeout"
     assert classify(-9, b"", b"", "N", "output_limit", 0.1).reason == "output_limit"
+
+
+def test_a_cpu_limit_met_at_the_memory_bound_is_a_memory_verdict():
+    """At its memory bound the kernel reclaims before it kills, charging the program's CPU time: a memory bomb can
+    die of SIGXCPU first. That is still over the memory bound; a CPU burner that never reached it is a timeout."""
+    import signal
+
+    from warriorflow.sandbox.runner import memory_was_the_cause
+
+    class Group:
+        def __init__(self, oom_kill: bool, at_bound: bool):
+            self.oom_kill, self.at_bound = oom_kill, at_bound
+
+        def out_of_memory(self, at_bound: bool = False) -> bool:
+            return self.oom_kill or (at_bound and self.at_bound)
+
+    for rc in (-signal.SIGXCPU, 128 + signal.SIGXCPU):
+        assert memory_was_the_cause(rc, Group(oom_kill=False, at_bound=True))
+        assert not memory_was_the_cause(rc, Group(oom_kill=False, at_bound=False))
+    for rc in (-signal.SIGKILL, 128 + signal.SIGKILL):
+        assert memory_was_the_cause(rc, Group(oom_kill=True, at_bound=True))
+        assert not memory_was_the_cause(rc, Group(oom_kill=False, at_bound=True))  # killed for another reason
+    assert not memory_was_the_cause(1, Group(oom_kill=True, at_bound=True))
+    assert not memory_was_the_cause(None, Group(oom_kill=True, at_bound=True))

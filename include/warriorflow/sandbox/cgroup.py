@@ -116,12 +116,15 @@ class SandboxCgroup:
         finally:
             os.close(fd)
 
-    def out_of_memory(self) -> bool:
-        """Did the kernel kill a process of the group for going over its memory bound?"""
+    def out_of_memory(self, at_bound: bool = False) -> bool:
+        """Did the kernel kill a process of the group for going over its memory bound? With ``at_bound``: or did
+        the group's usage reach the bound at all (cgroup v2 ``max``/``oom`` events: the kernel reclaimed there)."""
         try:
             if self.parent.version == 2:
                 events = (self.path / "memory.events").read_text().split()
-                return int(dict(zip(events[::2], events[1::2], strict=False)).get("oom_kill", "0")) > 0
+                counts = dict(zip(events[::2], events[1::2], strict=False))
+                keys = ("oom_kill", "oom", "max") if at_bound else ("oom_kill",)
+                return any(int(counts.get(k, "0")) > 0 for k in keys)
             return int((self.path / "memory.failcnt").read_text()) > 0  # the bound was hit
         except (OSError, ValueError):
             return False

@@ -233,8 +233,7 @@ class Sandbox:
             proc.wait()
             writer.join(timeout=1.0)
             verdict = _drain(verdict_r)
-            killed = proc.returncode in (-signal.SIGKILL, 128 + signal.SIGKILL)
-            if cgroup is not None and why_killed is None and killed and cgroup.out_of_memory():
+            if cgroup is not None and why_killed is None and memory_was_the_cause(proc.returncode, cgroup):
                 why_killed = "memory"
         finally:
             os.close(verdict_r)
@@ -362,6 +361,17 @@ def _collect(proc: subprocess.Popen, limits: SandboxLimits, started: float) -> t
     proc.stdout.close()
     proc.stderr.close()
     return bytes(bufs[out_fd]), bytes(bufs[err_fd]), why_killed
+
+
+def memory_was_the_cause(returncode: int | None, cgroup) -> bool:
+    """A run killed by the kernel's OOM killer (SIGKILL), or one that ran out of CPU time (SIGXCPU) after its group's
+    memory reached the bound: at the bound the kernel reclaims pages before it kills, and that reclaim is charged
+    to the program's CPU time, so a memory bomb can meet its CPU limit first. Both are over the memory bound."""
+    if returncode in (-signal.SIGKILL, 128 + signal.SIGKILL):
+        return cgroup.out_of_memory()
+    if returncode in (-signal.SIGXCPU, 128 + signal.SIGXCPU):
+        return cgroup.out_of_memory(at_bound=True)
+    return False
 
 
 def classify(returncode: int | None, out: bytes, err: bytes, nonce: str | None, why_killed: str | None,
