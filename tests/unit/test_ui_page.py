@@ -115,7 +115,8 @@ def test_page_of_an_empty_store_says_none_yet(config):
     data = ui_app.status_data(lambda: config)
     assert data["store"]["status"] == "ok" and data["leaderboard"] == [] and data["snapshot"]["latest"] is None
     html = page.render(data)
-    assert "none yet" in html and "no rated battles yet" in html and "0 / 8" in html
+    assert "none yet" in html and "no rated battles yet" in html
+    assert f"0 / {config.settings.flywheel.min_new_gold}" in html
 
 
 def _client(config, **kw) -> TestClient:
