@@ -433,14 +433,6 @@ def main() -> None:
     marker = home / "built.json"
     build_seconds = None
     built = json.loads(marker.read_text()) if marker.exists() else {}
-    if not args.rebuild and built.get("shape") == s and built.get("version") == 3:
-        from warriorflow.store.rating_store import RatingStore  # version 3 lacked 1 in 10 responses' style counts
-
-        with RatingStore(home / "base.duckdb") as store:
-            insert_style_counts(store.con)
-            store.con.execute("CHECKPOINT")
-        built["version"] = BUILD_VERSION
-        marker.write_text(json.dumps(built))
     if args.rebuild or built.get("shape") != s or built.get("version") != BUILD_VERSION:
         home.mkdir(parents=True, exist_ok=True)
         print(f"building {home} ...", flush=True)

@@ -453,19 +453,21 @@ def bt_style_arrays(a: np.ndarray, b: np.ndarray, s: np.ndarray, counts_a: np.nd
         # One resample at a time (never all rounds' counts in memory); the rounds are
         # fitted on all cores (NumPy releases the GIL in the fit's loops), a few in flight, collected in order.
         workers = _bootstrap_threads(rounds)
+
+        def collect_first() -> None:
+            t_, b_ = pending.popleft().result()
+            th_r.append(t_ * to_elo - (t_ * to_elo).mean() + initial)
+            be_r.append(b_ * to_elo)
+
         with ThreadPoolExecutor(workers, thread_name_prefix="bt-style") as pool:
             pending: deque = deque()
             for _ in range(rounds):
                 c = np.bincount(rng.integers(0, n_used, n_used), minlength=n_used)
                 pending.append(pool.submit(fit_style_bt, a, b, s, x, m, weights=c, start=start, **kw))
                 while len(pending) > workers or (pending and pending[0].done()):
-                    t_, b_ = pending.popleft().result()
-                    th_r.append(t_ * to_elo - (t_ * to_elo).mean() + initial)
-                    be_r.append(b_ * to_elo)
+                    collect_first()
             while pending:
-                t_, b_ = pending.popleft().result()
-                th_r.append(t_ * to_elo - (t_ * to_elo).mean() + initial)
-                be_r.append(b_ * to_elo)
+                collect_first()
         lo, hi = np.percentile(np.array(th_r), CI_PERCENTILES, axis=0)
         if x.shape[1]:
             beta_lo, beta_hi = np.percentile(np.array(be_r), CI_PERCENTILES, axis=0)

@@ -226,10 +226,13 @@ class RatingStore:
             raise
 
     @contextlib.contextmanager
-    def _staged(self, rows: Rows) -> Iterator[tuple[str, list[str], int] | None]:
-        """The rows of one write as a relation of the connection with an ordinal column: an Arrow table
-        registered under a fresh name, or a :class:`Select` materialized in a temporary table. Yields (its name,
-        its columns, its row count), or None when there are no rows; unregistered (dropped) afterwards."""
+    def _staged(self, table: str, rows: Rows, key: Sequence[str]) -> Iterator[tuple[str, list[str], int] | None]:
+        """The rows of one write to ``table`` as a relation of the connection with an ordinal column: an Arrow table
+        registered under a fresh name, or a :class:`Select` materialized in a temporary table (refused if it
+        repeats ``key``). Yields (its name, its columns, its row count), or None when there are no rows;
+        unregistered (dropped) afterwards. After a failed statement the transaction is aborted and DuckDB refuses
+        even that cleanup; the rollback that follows removes them, and the failure that matters is the
+        statement's own, so the cleanup's is not raised over it."""
         name = f"_wf_rows_{next(_REGISTERED)}"
         if isinstance(rows, Select):
             self.con.execute(f"CREATE TEMP TABLE {name} AS SELECT *, row_number() OVER () AS {_ORD} "
@@ -237,9 +240,12 @@ class RatingStore:
             try:
                 columns = [d[0] for d in self.con.execute(f"SELECT * EXCLUDE ({_ORD}) FROM {name} LIMIT 0").description]
                 n = self.con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+                if n:
+                    self._unique_keys(table, name, key)
                 yield (name, columns, n) if n else None
             finally:
-                self._cleanup(f"DROP TABLE IF EXISTS temp.{name}")
+                with contextlib.suppress(duckdb.Error):
+                    self.con.execute(f"DROP TABLE IF EXISTS temp.{name}")
             return
         source = _arrow_rows(rows)
         if source is None or source.num_rows == 0:
@@ -249,19 +255,8 @@ class RatingStore:
         try:
             yield name, list(source.column_names), source.num_rows
         finally:
-            self._cleanup(name)
-
-    def _cleanup(self, what: str) -> None:
-        """Drop a write's staged rows (``what``: a DROP statement, or a registered name). After a failed statement
-        the transaction is aborted and DuckDB refuses even this; the rollback that follows removes them, and the
-        failure that matters is the statement's own, so that one is not masked."""
-        try:
-            if what.startswith("DROP "):
-                self.con.execute(what)
-            else:
-                self.unregister(what)
-        except duckdb.Error:
-            pass
+            with contextlib.suppress(duckdb.Error):
+                self.unregister(name)
 
     def _unique_keys(self, table: str, name: str, key: Sequence[str]) -> None:
         """A :class:`Select`'s rows have no order DuckDB keeps (a parallel scan), so which of two rows with one key
@@ -294,13 +289,11 @@ class RatingStore:
 
         def run() -> None:
             nonlocal sent
-            with self._staged(rows) as staged:
+            with self._staged(table, rows, key) as staged:
                 if staged is None:
                     return
                 name, columns, sent = staged
                 _check_idents(table, columns)
-                if isinstance(rows, Select):
-                    self._unique_keys(table, name, key)
                 cols = ", ".join(columns)
                 select = _collapsed(self.con, name, columns, key, keep_last=update)
                 self.con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM ({select}) {conflict}")
@@ -321,13 +314,11 @@ class RatingStore:
 
         def run() -> None:
             nonlocal sent
-            with self._staged(rows) as staged:
+            with self._staged(table, rows, [key]) as staged:
                 if staged is None:
                     return
                 name, all_columns, sent = staged
                 _check_idents(table, all_columns)
-                if isinstance(rows, Select):
-                    self._unique_keys(table, name, [key])
                 columns = [c for c in all_columns if c != key]
                 if not columns:
                     return
@@ -390,14 +381,15 @@ MEMORY_ENV = "WARRIORFLOW_DUCKDB_MEMORY"
 DEFAULT_MEMORY = "2GB"
 
 
-_MEMORY = re.compile(r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)\s*$", re.IGNORECASE)
+_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)\s*$", re.IGNORECASE)
 
 
 def _duckdb_config() -> dict[str, Any]:
     """DuckDB's settings for every connection: its memory (``WARRIORFLOW_DUCKDB_MEMORY``, default 2GB; beyond it
     joins, sorts and aggregates spill to ``<store>.tmp``)."""
     memory = os.environ.get(MEMORY_ENV) or DEFAULT_MEMORY
-    if not _MEMORY.match(memory) or not float(re.match(r"\s*([\d.]+)", memory).group(1)) > 0:
+    size = _MEMORY.match(memory)
+    if size is None or not float(size.group(1)) > 0:
         raise ConfigError(f"environment variable {MEMORY_ENV}", f"{memory!r} is not an amount of memory",
                           "set it to a size such as 2GB, 512MB or 4GiB, or unset it for the default (2GB)")
     return {"memory_limit": memory}

@@ -461,6 +461,9 @@ def _write_content(store: RatingStore, folder: Path) -> _Written:
     hashing the content as it goes: staged in sorted temporary tables, read a range at a time, so only one range's
     records are ever in memory."""
     run_script(store, "snapshot_stream")
+    if not store.query("SELECT count(*) AS n FROM _wf_snap_gold")[0]["n"]:
+        raise StoreError(f"rating store {store.path}", "has no gold examples to snapshot",
+                         "run the battle stage (`warriorflow run-arena` / the battle DAG) first")
     ranges = _ranges(store)
     content = _Content()
     # lineage (the content's "battles")
@@ -575,10 +578,6 @@ def create_snapshot(cfg: Config, store: RatingStore, objects: ObjectStore, *,
     groups), hashed as they go, then uploaded file by file (the object store uploads a large file in parts);
     nothing holds a whole dataset in memory. Identical content returns the existing snapshot (``created=False``),
     recording its row if missing."""
-    if not store.query("SELECT count(*) AS n FROM gold_selections g JOIN instructions i USING (instruction_id) "
-                       "JOIN responses r ON r.response_id = g.response_id")[0]["n"]:  # the sft view's rows
-        raise StoreError(f"rating store {store.path}", "has no gold examples to snapshot",
-                         "run the battle stage (`warriorflow run-arena` / the battle DAG) first")
     with tempfile.TemporaryDirectory(prefix="warriorflow-snapshot-") as tmp:
         folder = Path(tmp)
         c = _write_content(store, folder)
