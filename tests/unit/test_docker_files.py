@@ -100,7 +100,9 @@ def test_compose_commits_no_secret_values(compose):
         env = service.get("environment") or {}
         for key, value in env.items():
             value = str(value)
-            if SECRET_NAME.search(key):
+            if key.endswith("_FILE"):  # where a secret file lies (a path), not a secret
+                assert value.startswith("/") and not REQUIRED_REF.match(value), (name, key, value)
+            elif SECRET_NAME.search(key):
                 assert REQUIRED_REF.match(value), f"{name}: {key} must be a required ${{VAR:?...}} reference"
                 seen += 1
             # connection strings carry their password only as a required reference
@@ -129,7 +131,10 @@ def test_compose_init_creates_the_single_writer_pool_the_dags_use(compose):
     init = compose["services"]["airflow-init"]
     script = "\n".join(init["command"])
     assert "airflow db migrate" in script
-    assert "airflow users create" in script
+    # the simple auth manager's password file, from the .env secret, readable by its owner only
+    env = compose["services"]["airflow-apiserver"]["environment"]
+    assert "umask 077" in script and env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] in script
+    assert REQUIRED_REF.match(init["environment"]["AIRFLOW_ADMIN_PASSWORD"])
     assert re.search(rf'airflow pools set {POOL} 1 "', script)
     pools_in_dags = set(re.findall(r'pool="(\w+)"', "".join(p.read_text() for p in (REPO / "dags").glob("*.py"))))
     assert pools_in_dags == {POOL}
@@ -214,17 +219,106 @@ def test_worker_image_installs_the_hash_locked_deepspeed_the_training_pods_run()
     assert ds["zero_optimization"]["stage"] == 3 and "optimizer" not in ds  # no op to JIT-build: torch AdamW
 
 
+def _base_images(text: str) -> list[str]:
+    return _from_images(text)
+
+
 def test_airflow_image():
+    """FROM BASE_IMAGE (the official python image by default; `make images` passes the locally made Debian base):
+    Airflow comes from the lock (it pins apache-airflow), the Celery / Postgres providers from requirements/stack.txt,
+    the official image's entrypoint rules, user 50000."""
     text = _dockerfile("Dockerfile.airflow")
-    (image,) = _from_images(text)
-    assert image == f"apache/airflow:{_lock_pin('apache-airflow')}-python3.11"
+    assert re.search(r"^ARG BASE_IMAGE=python:3\.11-slim-bookworm$", text, re.M)
+    (image,) = _base_images(text)
+    assert _pinned(image) and image.startswith("python:3.11")
+    _lock_pin("apache-airflow")
     _lock_pin("apache-airflow-providers-cncf-kubernetes")  # the provider comes with the lock (airflow extra)
-    assert re.search(r"pip install [^&]*-r requirements/lock.txt", text)
+    assert re.search(r"pip install [^&]*-r requirements/build.txt -r requirements/lock.txt -r requirements/stack.txt",
+                     text)
     assert "pip check" in text
-    assert "pip install --no-cache-dir --no-deps -e /opt/warriorflow" in text
+    assert "pip install --no-deps --no-build-isolation -e /opt/warriorflow" in text
     assert "COPY --chown=airflow:0 dags/ /opt/airflow/dags/" in text
     assert "COPY --chown=airflow:0 plugins/ /opt/airflow/plugins/" in text
     assert re.findall(r"^USER (\S+)$", text, re.M)[-1] == "50000"
+    assert 'ENTRYPOINT ["dumb-init", "--", "/usr/local/bin/airflow-entrypoint"]' in text
+
+
+def test_stack_requirements_extend_the_lock_without_changing_it():
+    """requirements/stack.txt adds the executor's and the metadata DB's packages; none of them re-pins a locked
+    package, and the `stack` extra pins the same provider versions."""
+    lock = {line.split("==")[0].lower() for line in (REPO / "requirements" / "lock.txt").read_text().splitlines()
+            if "==" in line}
+    stack = {}
+    for line in (REPO / "requirements" / "stack.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, version = line.split(";")[0].strip().split("==")
+            stack[name.lower()] = version
+    assert {"apache-airflow-providers-celery", "apache-airflow-providers-postgres", "celery", "redis",
+            "psycopg2-binary"} <= set(stack)
+    assert not set(stack) & lock, set(stack) & lock
+    extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["stack"]
+    for req in extra:
+        name, version = req.split("==")
+        assert stack[name.lower()] == version
+
+
+def test_airflow_entrypoint_follows_the_official_image_rules(tmp_path):
+    """The Helm chart runs `bash -c "exec airflow ..."`; compose runs `scheduler`, `celery worker`."""
+    import subprocess
+
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "airflow").write_text("#!/bin/sh\necho airflow \"$@\"\n")
+    (fake / "airflow").chmod(0o755)
+    env = {"PATH": f"{fake}:/usr/bin:/bin"}
+    script = str(DOCKER / "airflow-entrypoint.sh")
+
+    def run(*args: str) -> str:
+        return subprocess.run([script, *args], capture_output=True, text=True, env=env, check=True).stdout.strip()
+
+    assert run("scheduler") == "airflow scheduler"
+    assert run("celery", "worker") == "airflow celery worker"
+    assert run("airflow", "version") == "airflow version"
+    assert run("bash", "-c", "echo from-bash") == "from-bash"
+    assert run("bash", "-c", "exec airflow api-server") == "airflow api-server"
+
+
+def test_cpu_worker_image():
+    """The CPU twin of the GPU worker: the lock minus Airflow and the test tools, the embedded models, llama.cpp
+    (xllamacpp, in the lock), WARRIORFLOW_ROLE=worker, user 1000 as the pod specs' securityContext says."""
+    text = _dockerfile("Dockerfile.worker-cpu")
+    assert re.search(r"^ARG BASE_IMAGE=python:3\.11-slim-bookworm$", text, re.M)
+    assert all(_pinned(i) for i in _base_images(text))
+    _lock_pin("xllamacpp")
+    assert "requirements/lock.txt > /tmp/worker-lock.txt" in text and "apache-airflow" in text
+    assert "-r requirements/models.txt" in text
+    assert re.search(r"apt-get install .*\bbubblewrap\b", text)
+    env = " ".join(re.findall(r"^ENV (.+)$", text, re.M))
+    for setting in ("HF_HUB_OFFLINE=1", "WARRIORFLOW_ROLE=worker", "GX_ANALYTICS_ENABLED=false"):
+        assert setting in env
+    assert re.findall(r"^USER (\S+)$", text, re.M)[-1] == "1000:1000"
+    assert 'ENTRYPOINT ["tini", "--", "warriorflow"]' in text
+
+
+@pytest.mark.parametrize("name", ["Dockerfile.postgres", "Dockerfile.redis", "Dockerfile.seaweedfs"])
+def test_local_service_images_build_on_the_local_base(name):
+    """Where no registry answers, Postgres, Redis and SeaweedFS are built on the debootstrapped base; compose names
+    them through POSTGRES_IMAGE / REDIS_IMAGE / SEAWEEDFS_IMAGE (docker/local/stack.env)."""
+    text = _dockerfile(f"local/{name}")
+    assert _base_images(text) == ["localhost/warriorflow-base:bookworm"]
+    env = dict(line.split("=", 1) for line in (DOCKER / "local" / "stack.env").read_text().splitlines()
+               if "=" in line and not line.startswith("#"))
+    service = name.split(".")[1]
+    assert env[f"{service.upper()}_IMAGE"].startswith(f"localhost/warriorflow-{service}:")
+
+
+def test_compose_healthchecks_survive_podman_docker_api(compose):
+    """podman's Docker API splits a CMD healthcheck argument at its spaces: an argument with a space must be
+    a CMD-SHELL test."""
+    for name, service in compose["services"].items():
+        test = service.get("healthcheck", {}).get("test")
+        if test and test[0] == "CMD":
+            assert not [a for a in test[1:] if " " in a], f"{name}: {test}"
 
 
 # --------------------------------------------------------------------------------------------------- helm
@@ -263,7 +357,8 @@ def test_helm_values_commit_no_secret_values(values):
         assert set(entry) == {"envName", "secretName", "secretKey"}
     for e in values["env"]:
         assert not SECRET_NAME.search(e["name"]), f"{e['name']} belongs in `secret`, by reference"
-    assert values["createUserJob"]["defaultUser"]["password"] == ""
+    assert values["createUserJob"]["enabled"] is False  # FAB's `airflow users create`: not in the image
+    assert values["config"]["core"]["auth_manager"].endswith("SimpleAuthManager")
     for name, spec in values["extraSecrets"].items():
         data = yaml.safe_load(spec["stringData"])
         for key, value in data.items():

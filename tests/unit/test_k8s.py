@@ -295,3 +295,48 @@ def test_pods_render_training_shows_processes_deepspeed_checkpoints_and_retries(
     (tmp_path / "deepspeed_zero3.json").unlink()
     bad = CliRunner().invoke(main, ["--config", str(settings), "pods", "render", "--json", "--training"])
     assert bad.exit_code == 1 and "training.deepspeed deepspeed_zero3.json not found" in bad.stderr
+
+
+def test_pods_render_for_real_jobs_and_a_snapshot(monkeypatch, tmp_path):
+    """`pods render --job URI --snapshot ID`: the pods of jobs that were planned (step and model read from each
+    input file), exactly as the battle DAG's pod tasks build them, and the retrain DAG's training pod."""
+    import yaml
+
+    from warriorflow.method.jobs import JobInput
+    from warriorflow.store.keys import job_in_key
+    from warriorflow.store.objects import open_objects
+
+    data = yaml.safe_load(PROD.read_text())
+    data["experts_file"] = str(CONFIG_DIR / data["experts_file"])
+    data["training"].update(chat_template=str(CONFIG_DIR / "templates" / "sft_plain.jinja"),
+                            deepspeed=str(CONFIG_DIR / "deepspeed_zero3.json"))
+    data["object_store"] = {"uri": "objects"}
+    data["paths"] = {**data.get("paths", {}), "home": str(tmp_path / "home")}
+    settings = tmp_path / "prod.yaml"
+    settings.write_text(yaml.safe_dump(data))
+    cfg = load_config(settings)
+    objects = open_objects(cfg)
+    answerer = cfg.registry.with_role("answer")[0].name
+    item = {"response_id": "r1", "instruction_id": "i1", "instruction": "Write a function.", "expert": answerer,
+            "seed": 0}
+    job = JobInput(job_id="respond-x-s0000", step="respond", model=answerer, run_id="R", round=None,
+                   params={"arena": {}}, items=(item,))
+    key = job_in_key("R", "respond", job.job_id)
+    objects.put_bytes(key, job.to_json())
+    uri = objects.uri(key)
+    result = CliRunner().invoke(main, ["--config", str(settings), "pods", "render", "--json", "--job", uri,
+                                       "--snapshot", "snap-1"])
+    assert result.exit_code == 0, result.output
+    pods = json.loads(result.output)
+    assert [p["step"] for p in pods] == ["respond", "train"]
+    assert pods[0]["spec"] == job_pod(cfg, uri, "respond", answerer, job.job_id)  # what the DAG submits
+    assert pods[0]["spec"]["spec"]["containers"][0]["command"] == ["warriorflow", "job", "--in", uri]
+    assert pods[0]["input"] == uri and pods[0]["models"] == [answerer]
+    assert pods[1]["command"][-4:] == ["train", "--snapshot", "snap-1", "--no-record"]
+    for p in pods:
+        kubernetes_validate.validate(p["spec"], K8S, strict=True)
+    # a job that was never planned is a clear error, not a traceback
+    missing = CliRunner().invoke(main, ["--config", str(settings), "pods", "render", "--job",
+                                        objects.uri(job_in_key("R", "respond", "nope"))])
+    assert missing.exit_code != 0 and "does not exist in the object store" in missing.output
+    assert "Traceback" not in missing.output

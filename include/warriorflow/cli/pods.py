@@ -120,6 +120,36 @@ def training_entry(config) -> dict:
             "spec": spec}
 
 
+def render_for(config, job_uris, snapshot_id: str | None) -> list[dict]:
+    """The pods of real jobs: one per job input URI (step and model read from the input file) and, for
+    ``snapshot_id``, the training pod, each with the fields :func:`render` gives."""
+    from warriorflow.errors import ConfigError
+    from warriorflow.method.jobs import JobInput
+    from warriorflow.stages.jobs import job_location
+    from warriorflow.tasks.pods import job_pod, job_resources, pool_for, pool_task_suffix, training_pod
+    from warriorflow.tasks.retrain import train_args
+
+    out = []
+    for uri in job_uris:
+        objects, key = job_location(config, uri)
+        if not objects.exists(key):
+            raise ConfigError(f"job input {uri}", "does not exist in the object store",
+                              "pass a URI that `warriorflow plan` or `plan-votes` printed")
+        job = JobInput.from_json(objects.get_bytes(key), where=uri)
+        r = job_resources(config, job.step, job.model)
+        name = key.rsplit("/", 1)[-1].removesuffix(".json")
+        task = {"respond": "respond", "judge": f"judge_r{job.round or 1}"}.get(job.step, job.step)
+        out.append({"task": f"{task}_{pool_task_suffix(pool_for(r))}", "step": job.step, "models": [job.model],
+                    "gpus": r.gpus, "tensor_parallel": None, "pool": pool_for(r), "input": uri,
+                    "spec": job_pod(config, uri, job.step, job.model, name)})
+    if snapshot_id:
+        entry = training_entry(config)
+        entry["spec"] = training_pod(config, train_args(snapshot_id))
+        entry["command"] = entry["spec"]["spec"]["containers"][0]["command"]
+        out.append(entry)
+    return out
+
+
 def problems(config, pods: list[dict]) -> list[str]:
     """Schema errors and secret values found in the rendered pods."""
     import kubernetes_validate
@@ -152,14 +182,20 @@ def pods() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the pods as JSON (a list).")
 @click.option("--training/--no-training", default=True, show_default=True,
               help="Also the retrain DAG's pods: training (torchrun) and the evaluation jobs.")
+@click.option("--job", "job_uris", multiple=True, metavar="URI",
+              help="Instead: the pod of each of these job inputs (what `plan` / `plan-votes` printed), exactly as "
+                   "the battle DAG's pod tasks submit it. Repeatable.")
+@click.option("--snapshot", "snapshot_id", metavar="ID",
+              help="Instead (or with --job): the training pod for this snapshot, as the retrain DAG submits it.")
 @click.pass_context
-def render_cmd(ctx: click.Context, as_json: bool, training: bool) -> None:
+def render_cmd(ctx: click.Context, as_json: bool, training: bool, job_uris: tuple[str, ...],
+               snapshot_id: str | None) -> None:
     """Print every pod a mine + battle cycle would launch (dry run, validated against the Kubernetes schema):
     per pod its Airflow task, step, models, GPUs, tensor parallelism and Airflow pool, and the spec. One
-    entry per (step, model): a model's shards share its spec. Exits 1 when a spec is invalid or carries a
-    secret value."""
+    entry per (step, model): a model's shards share its spec. With --job / --snapshot: the pods of those real
+    jobs instead. Exits 1 when a spec is invalid or carries a secret value."""
     config = config_of(ctx)
-    rendered = render(config, training)
+    rendered = render_for(config, job_uris, snapshot_id) if job_uris or snapshot_id else render(config, training)
     bad = problems(config, rendered)
     if as_json:
         click.echo(json.dumps(rendered, indent=1, sort_keys=True))
