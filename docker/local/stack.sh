@@ -20,9 +20,11 @@
 # docker/local/containers.conf), BASE_IMAGE (default localhost/warriorflow-base:bookworm), IMAGE_TAG (0.1.0).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+# paths given relative to the caller's directory, made absolute before moving to the repository root
+CONTAINERS_CONF=$(realpath "${CONTAINERS_CONF:-$ROOT/docker/local/containers.conf}")
+STACK_DIR=$(realpath -m "${STACK_DIR:-$ROOT/var/stack}")
+export CONTAINERS_CONF
 cd "$ROOT"
-STACK_DIR=${STACK_DIR:-$ROOT/var/stack}
-export CONTAINERS_CONF=${CONTAINERS_CONF:-$ROOT/docker/local/containers.conf}
 BASE_IMAGE=${BASE_IMAGE:-localhost/warriorflow-base:bookworm}
 TAG=${IMAGE_TAG:-0.1.0}
 WHEELS_DIR=${WHEELS_DIR:-$ROOT/var/images/wheels}
@@ -52,9 +54,11 @@ tools() {  # the compose CLI, in its own venv (its pins clash with the project's
   "$PYTHON" -m venv "$TOOLS"
   local pip=("$TOOLS/bin/pip" --disable-pip-version-check -q)
   # docker-compose 1.29.2 needs PyYAML 5.4.1, whose sdist builds only with Cython < 3 without isolation
-  "${pip[@]}" install "cython<3" wheel "setuptools<70"
-  "${pip[@]}" install --no-build-isolation "pyyaml==5.4.1"
-  "${pip[@]}" install "docker-compose==1.29.2" "docker==6.1.3" "requests==2.31.0" "urllib3<2"
+  {
+    "${pip[@]}" install "cython<3" wheel "setuptools<70"
+    "${pip[@]}" install --no-build-isolation "pyyaml==5.4.1"
+    "${pip[@]}" install "docker-compose==1.29.2" "docker==6.1.3" "requests==2.31.0" "urllib3<2"
+  } 2> >(grep -v "^WARNING: Location" >&2)
 }
 
 image_exists() { podman image exists "$1"; }
@@ -72,7 +76,8 @@ base() {  # Debian bookworm (minbase) + python3 + venv, imported as $BASE_IMAGE
     python3 python3-venv ca-certificates >/dev/null
   chroot "$rootfs" apt-get clean
   rm -rf "$rootfs/var/lib/apt/lists/"* "$rootfs/etc/resolv.conf"
-  tar -C "$rootfs" -c . | podman import --change 'CMD ["/bin/bash"]' - "$BASE_IMAGE" >/dev/null
+  tar -C "$rootfs" -c . | podman import --change 'CMD ["/bin/bash"]' \
+    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' - "$BASE_IMAGE" >/dev/null
   rm -rf "$rootfs"
   log "$BASE_IMAGE: $(podman run --rm "$BASE_IMAGE" python3 --version) ($((SECONDS - start)) s)"
 }
@@ -179,12 +184,14 @@ up() {
 }
 
 down() {
-  if service_running; then compose down --volumes --remove-orphans --timeout 20 || true; fi
+  if [[ -s $STACK_DIR/stack.env ]]; then compose down --volumes --remove-orphans --timeout 20 || true; fi
+  # whatever compose did not remove (a stack whose env file is gone, a half-finished up): by the project's label
+  podman ps -aq --filter "label=com.docker.compose.project=$PROJECT" | xargs -r podman rm -f >/dev/null || true
+  podman volume ls -q --filter "label=com.docker.compose.project=$PROJECT" | xargs -r podman volume rm -f >/dev/null || true
+  podman network rm -f "${PROJECT}_default" >/dev/null 2>&1 || true
   for pidfile in "$STACK_DIR/ticker.pid" "$STACK_DIR/podman-service.pid"; do
     if [[ -f $pidfile ]]; then kill "$(cat "$pidfile")" 2>/dev/null || true; rm -f "$pidfile"; fi
   done
-  # pods started by `podman play kube` for the stack (tests/stack) carry this label
-  podman pod ls -q --filter "label=warriorflow.stack=$PROJECT" | xargs -r podman pod rm -f >/dev/null || true
   rm -f "$SOCK" "$STACK_DIR/stack.env"
   log "stack down"
 }

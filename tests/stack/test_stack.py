@@ -19,6 +19,7 @@ Everything is torn down at the end (`stack.sh down`), whatever happened.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -124,12 +125,12 @@ def stack():
 
 
 def running_tis(api: AirflowApi) -> list[dict]:
-    return api._call("GET", "/api/v2/dags/~/dagRuns/~/taskInstances", params={"state": "running", "limit": 100}
+    return api._call("GET", "/dags/~/dagRuns/~/taskInstances", params={"state": "running", "limit": 100}
                      ).get("task_instances", [])
 
 
 def all_tis(api: AirflowApi, dag_id: str, run_id: str) -> list[dict]:
-    return api._call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 1000}
+    return api._call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 1000}
                      ).get("task_instances", [])
 
 
@@ -242,28 +243,36 @@ def pods_config(stack: Stack) -> tuple[str, str]:
 
 
 def play(stack: Stack, c: str, cfg: str, pods: list[dict], tag: str, timeout_s: float) -> list[dict]:
-    """Run rendered pods with `podman play kube` (the ConfigMap and the S3 Secret in the same file), wait for
-    each to finish, return {name, exit, logs} each."""
-    configmap = stack.exec(c, "warriorflow", "--config", cfg, "pods", "configmap").stdout
-    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "warriorflow-s3"}, "type": "Opaque",
-              "stringData": {"access_key_id": stack.env["S3_ACCESS_KEY"],
-                             "secret_access_key": stack.env["S3_SECRET_KEY"]}}
-    docs = [secret, yaml.safe_load(configmap), *[p["spec"] for p in pods]]
+    """Run rendered pods with `podman play kube` (the ConfigMap in the same file, the S3 Secret as a podman
+    secret), wait for each to finish, return {pod, exit, logs} each.
+
+    podman 4.3 resolves a secretKeyRef from a podman secret holding a JSON map of base64 values (a `kind: Secret`
+    document it stores in a shape its own lookup then cannot read), so the Secret is made that way."""
+    configmap = yaml.safe_load(stack.exec(c, "warriorflow", "--config", cfg, "pods", "configmap").stdout)
+    secret_name = pods[0]["spec"]["spec"]["containers"][0]["env"]
+    secret_name = next(e["valueFrom"]["secretKeyRef"]["name"] for e in secret_name
+                       if e["name"] == "AWS_ACCESS_KEY_ID")
+    data = {"access_key_id": stack.env["S3_ACCESS_KEY"], "secret_access_key": stack.env["S3_SECRET_KEY"]}
+    podman("secret", "rm", secret_name, check=False)
+    podman("secret", "create", secret_name, "-",
+           stdin=json.dumps({k: base64.b64encode(v.encode()).decode() for k, v in data.items()}))
     kube = STACK_DIR / f"pods-{tag}.yaml"
-    fd = os.open(kube, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # holds the S3 secret
-    with os.fdopen(fd, "w") as f:
-        yaml.safe_dump_all(docs, f, sort_keys=False)
-    podman("play", "kube", "--network", NETWORK, str(kube), timeout=300)
+    kube.write_text(yaml.safe_dump_all([configmap, *[p["spec"] for p in pods]], sort_keys=False))
     out = []
-    for p in pods:
-        pod = p["spec"]["metadata"]["name"]
-        ctr = f"{pod}-base"
-        rc = podman("wait", ctr, timeout=timeout_s).stdout.strip()
-        logs = podman("logs", ctr, check=False).stdout + podman("logs", ctr, check=False).stderr
-        out.append({"pod": pod, "exit": int(rc or -1), "logs": logs})
-        log(f"pod {pod} ({p['step']}, {p['models'][0]}) exited {rc}")
-    podman("play", "kube", "--down", str(kube), timeout=300, check=False)
-    kube.unlink()
+    try:
+        podman("play", "kube", "--network", NETWORK, str(kube), timeout=300)
+        for p in pods:
+            pod = p["spec"]["metadata"]["name"]
+            ctr = f"{pod}-base"
+            rc = podman("wait", ctr, timeout=timeout_s).stdout.strip()
+            logs = podman("logs", ctr, check=False)
+            out.append({"pod": pod, "exit": int(rc) if rc.lstrip("-").isdigit() else -1,
+                        "logs": logs.stdout + logs.stderr})
+            log(f"pod {pod} ({p['step']}, {p['models'][0]}) exited {rc}")
+    finally:
+        podman("play", "kube", "--down", str(kube), timeout=300, check=False)
+        podman("secret", "rm", secret_name, check=False)
+        podman("volume", "rm", "-f", configmap["metadata"]["name"], check=False)
     return out
 
 
