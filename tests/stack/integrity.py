@@ -1,7 +1,8 @@
 """Run inside a stack container (its python, its settings): what the rating store and the object store hold after
 a cycle, as one JSON object on stdout. The stack test asserts on it: nothing lost (every planned job has a result,
 every result was ingested, no battle left open, nothing quarantined) and nothing duplicated (one response per
-instruction, expert and seed, one vote per battle, judge and order, one gold answer per instruction)."""
+instruction, expert and seed, one vote per battle, judge and order, one battle per instruction and pair, one gold
+answer per instruction)."""
 
 from __future__ import annotations
 
@@ -47,7 +48,8 @@ with RatingStore(config.duckdb_path, read_only=True) as store:
         "snapshots": [dict(zip(("snapshot_id", "uri", "n_examples"), r))
                       for r in q("SELECT snapshot_id, uri, n_examples FROM snapshots ORDER BY created_at").fetchall()],
         "training_runs": [dict(zip(("run_id", "status"), r))
-                          for r in q("SELECT run_id, status FROM training_runs ORDER BY run_id").fetchall()],
+                          for r in q("SELECT training_run_id, status FROM training_runs "
+                                     "ORDER BY training_run_id").fetchall()],
         "duplicates": {
             "responses": one("SELECT count(*) FROM (SELECT instruction_id, expert, seed FROM responses "
                              "GROUP BY ALL HAVING count(*) > 1)"),
@@ -55,7 +57,8 @@ with RatingStore(config.duckdb_path, read_only=True) as store:
                            "GROUP BY ALL HAVING count(*) > 1)"),
             "votes": one("SELECT count(*) FROM (SELECT battle_id, judge, shown_order FROM votes "
                          "GROUP BY ALL HAVING count(*) > 1)"),
-            "ingested_files": one("SELECT count(*) - count(DISTINCT sha256) FROM ingested_files"),
+            "gold": one("SELECT count(*) FROM (SELECT instruction_id FROM gold_selections "
+                        "GROUP BY ALL HAVING count(*) > 1)"),
         },
     }
     for snap in report["snapshots"]:
