@@ -289,3 +289,35 @@ def test_a_result_whose_job_input_was_tampered_with_is_quarantined_not_a_crash(t
     report = run_as_writer(config, ingest_responses_stage, "battle-1")
     assert report.counts.get("quarantined_batches") == 1
     assert any("job input is not valid" in n for n in report.notes)
+
+
+def test_the_execution_steps_by_hand_from_the_cli(tmp_path):
+    """`plan-executions` writes the execute jobs (one URI each, what a pod or `job --in` runs) and
+    `ingest-executions` merges their results: the same steps the battle DAG's writer tasks run."""
+    from click.testing import CliRunner
+
+    from warriorflow.cli import main
+
+    config = make_config(tmp_path, sequential=False, both=False)
+    seed_selected(config, 3)
+    plan = run_as_writer(config, plan_stage, "battle-1")
+    run_jobs(config, plan.value, Loader())
+    run_as_writer(config, ingest_responses_stage, "battle-1")
+    args = ["--config", str(config.settings_file)]
+    planned = CliRunner().invoke(main, [*args, "plan-executions", "--run-id", "battle-1"])
+    assert planned.exit_code == 0, planned.output
+    objects = open_objects(config)
+    uris = [line for line in planned.output.splitlines() if line.startswith("file://")]
+    assert uris and all("/jobs/execute/in/" in u for u in uris)
+    for uri in uris:
+        ran = CliRunner().invoke(main, [*args, "job", "--in", uri])
+        assert ran.exit_code == 0, ran.output
+    ingested = CliRunner().invoke(main, [*args, "ingest-executions", "--run-id", "battle-1"])
+    assert ingested.exit_code == 0, ingested.output
+    with RatingStore(config.duckdb_path, read_only=True) as store:
+        battles = {r["battle_id"] for r in store.query("SELECT battle_id FROM battles")}
+        executed = {r["battle_id"] for r in store.query("SELECT DISTINCT battle_id FROM executions")}
+    assert battles and executed == battles
+    again = CliRunner().invoke(main, [*args, "plan-executions", "--run-id", "battle-1"])  # nothing left to run
+    assert again.exit_code == 0 and not [x for x in again.output.splitlines() if x.startswith("file://")]
+    assert objects.list("runs/battle-1/jobs/execute/out/")

@@ -1,6 +1,6 @@
 """The arena steps by hand: plan, job (one model job: what a pod runs), battle (a whole cycle),
-ingest-responses, plan-votes, ingest-votes, rate (and select gold), export, the leaderboard, and
-battle-batch (the single-process reference batch)."""
+ingest-responses, plan-executions, ingest-executions, plan-votes, ingest-votes, rate (and select gold), export,
+the leaderboard, and battle-batch (the single-process reference batch)."""
 
 from __future__ import annotations
 
@@ -62,6 +62,32 @@ def plan_votes_cmd(ctx: click.Context, round_no: int, run_id: str | None) -> Non
     objects = open_objects(config)
     for j in report.value:
         click.echo(objects.uri(j["key"]))
+
+
+@click.command("plan-executions")
+@run_id_option
+@click.pass_context
+def plan_executions_cmd(ctx: click.Context, run_id: str | None) -> None:
+    """Write the execute jobs: every open battle whose two responses' code has not run in the sandbox yet (the
+    single writer); each job's URI is printed. Run them with `warriorflow job --in URI`."""
+    from warriorflow.stages.base import new_run_id, run_as_writer
+    from warriorflow.stages.execute import plan_executions_stage
+    from warriorflow.store.objects import open_objects
+
+    config = config_of(ctx)
+    report = run_as_writer(config, plan_executions_stage, run_id or new_run_id())
+    echo_report(report)
+    objects = open_objects(config)
+    for j in report.value or []:
+        click.echo(objects.uri(j["key"]))
+
+
+@click.command("ingest-executions")
+@run_id_option
+@click.pass_context
+def ingest_executions_cmd(ctx: click.Context, run_id: str) -> None:
+    """Merge a run's execute job results (the sandbox's evidence for the judges) into the store (the single writer)."""
+    run_step(ctx, "execute:ingest_executions_stage", run_id)
 
 
 @click.command("battle-batch")
