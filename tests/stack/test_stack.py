@@ -233,7 +233,7 @@ def test_a_full_cycle_on_two_celery_workers_survives_a_killed_worker(stack):
     # the leaderboard answers from the store
     board = stack.exec(stack.writer(), "warriorflow", "leaderboard", "--json").stdout
     rows = json.loads(board)
-    names = {r.get("expert") or r.get("name") for r in (rows if isinstance(rows, list) else rows.get("rows", []))}
+    names = {r["expert"] for r in rows["experts"]}
     assert {"qwen2.5-coder-0.5b-instruct", "smollm2-135m-instruct"} <= names, board[:2000]
 
 
@@ -306,13 +306,14 @@ def test_rendered_pod_specs_run_as_containers_and_the_stack_ingests_their_result
     # the rating store learns the newcomer; its battles are planned (single writer: nothing else runs now)
     planned = stack.exec(c, *w, "plan", "--run-id", run_id).stdout
     respond = [line.strip() for line in planned.splitlines() if line.strip().startswith("s3://")]
-    assert respond, planned
-    rendered = render_jobs(stack, c, w, respond)
-    assert {p["step"] for p in rendered} == {"respond"} and all(p["spec"]["kind"] == "Pod" for p in rendered)
-    ran = play(stack, c, cfg, rendered, "respond", timeout_s=1800)
-    assert all(r["exit"] == 0 for r in ran), [(r["pod"], r["logs"][-2000:]) for r in ran if r["exit"]]
-    ingested = stack.exec(c, *w, "ingest-responses", "--run-id", run_id).stdout
-    log(f"ingest-responses: {ingested.strip().splitlines()[-1:]}")
+    if respond or not REUSE:  # (a rerun on a kept stack finds them planned and answered already)
+        assert respond, planned
+        rendered = render_jobs(stack, c, w, respond)
+        assert {p["step"] for p in rendered} == {"respond"} and all(p["spec"]["kind"] == "Pod" for p in rendered)
+        ran = play(stack, c, cfg, rendered, "respond", timeout_s=1800)
+        assert all(r["exit"] == 0 for r in ran), [(r["pod"], r["logs"][-2000:]) for r in ran if r["exit"]]
+        ingested = stack.exec(c, *w, "ingest-responses", "--run-id", run_id).stdout
+        log(f"ingest-responses: {ingested.strip().splitlines()[-1:]}")
 
     # execution evidence runs on the workers' sandbox (its own jobs), then the judges' pods
     for uri in stack.exec(c, *w, "plan-executions", "--run-id", run_id, check=False).stdout.split():

@@ -56,8 +56,11 @@ def cached_sha256(path: Path, cache_dir: Path | None) -> str:
     digest = sha256_file(path)
     if cache_dir is not None:
         cache[key] = digest
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        _atomic_write_text(_hash_cache_file(cache_dir), json.dumps(cache, indent=0))
+        try:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            _atomic_write_text(_hash_cache_file(cache_dir), json.dumps(cache, indent=0))
+        except OSError:  # a read-only model cache (the pods' models volume): hashed again next time, nothing lost
+            pass
     return digest
 
 
