@@ -42,6 +42,9 @@ def test_round_trip_through_safetensors_keeps_the_model(smollm2_path, model_cach
     marker = json.loads((tmp_path / "smollm2.q8.gguf.json").read_text())
     mtime = q8.stat().st_mtime_ns
     assert hf_to_gguf(hf, smollm2_path, q8) == q8 and q8.stat().st_mtime_ns == mtime  # cached by content
+    # the model cache is shared: pods read it as another uid, so every file written is world-readable
+    for f in [q8, f32, *hf.iterdir()]:
+        assert f.stat().st_mode & 0o044 == 0o044, (f, oct(f.stat().st_mode))
     assert marker["qtype"] == "Q8_0"
 
 

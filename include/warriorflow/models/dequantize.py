@@ -157,6 +157,8 @@ def dequantize_gguf_to_hf(
         }
         (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
         os.chmod(tmp, 0o755)  # mkdtemp makes it 0700
+        for f in tmp.iterdir():  # readable by every user of a shared model cache (pods run as another uid)
+            os.chmod(f, 0o644)
 
         old = None
         if out_dir.exists():  # a stale or different conversion: move it aside, then swap in the new one

@@ -111,6 +111,7 @@ def hf_to_gguf(hf_dir: str | os.PathLike, template_gguf: str | os.PathLike, out_
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()
         writer.close()
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; the model cache is shared with pods of another uid
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):
