@@ -349,8 +349,8 @@ def test_rendered_pod_specs_run_as_containers_and_the_stack_ingests_their_result
            stack.env.get("WARRIORFLOW_WORKER_CPU_IMAGE", "localhost/warriorflow-worker-cpu:0.1.0"), "1000:1000", "/c")
     ran = play(stack, c, cfg, rendered, "train", timeout_s=3600)
     assert ran[0]["exit"] == 0, ran[0]["logs"][-3000:]
-    recorded = json.loads(stack.exec(c, *w, "train", "--snapshot", snapshot, "--record-only", "--json").stdout
-                          .strip().splitlines()[-1])
+    out = stack.exec(c, *w, "train", "--snapshot", snapshot, "--record-only", "--json").stdout
+    recorded = json.loads(out[out.index("{"):])  # the row, printed last (indented)
     log(f"training run recorded: {recorded}")
     assert recorded.get("status") == "done", recorded
     runs = {r["run_id"] for r in stack.integrity(cfg)["training_runs"]}
