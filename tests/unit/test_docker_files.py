@@ -173,6 +173,16 @@ def test_compose_settings_file_loads_and_matches_the_stack(compose, monkeypatch)
 
 # --------------------------------------------------------------------------------------------------- images
 
+def _assert_worker_runtime(text: str) -> None:
+    """What every worker image (GPU and CPU) must give the pods: the sandbox, the worker role, no hub access,
+    user 1000 as the pod specs' securityContext says."""
+    assert re.search(r"apt-get install .*\bbubblewrap\b", text)
+    env = " ".join(re.findall(r"^ENV (.+)$", text, re.M))
+    for setting in ("HF_HUB_OFFLINE=1", "WARRIORFLOW_ROLE=worker", "GX_ANALYTICS_ENABLED=false"):
+        assert setting in env
+    assert re.findall(r"^USER (\S+)$", text, re.M)[-1] == "1000:1000"
+
+
 def test_worker_image():
     text = _dockerfile("Dockerfile.worker")
     images = _from_images(text)
@@ -185,12 +195,7 @@ def test_worker_image():
     assert 'pip install "vllm==${VLLM_VERSION}"' in text
     assert "requirements/lock.txt" in text and "pip install --no-deps -r /tmp/worker-lock.txt" in text
     assert "pip install --no-deps -e ." in text
-    assert re.search(r"apt-get install .*\bbubblewrap\b", text)
-    env = " ".join(re.findall(r"^ENV (.+)$", text, re.M))
-    for setting in ("HF_HUB_OFFLINE=1", "WARRIORFLOW_ROLE=worker", "GX_ANALYTICS_ENABLED=false"):
-        assert setting in env
-    users = re.findall(r"^USER (\S+)$", text, re.M)
-    assert users[-1] == "1000:1000"
+    _assert_worker_runtime(text)
     assert text.rstrip().splitlines()[-2:] == ['ENTRYPOINT ["warriorflow"]', 'CMD ["--help"]']
 
 
@@ -219,17 +224,13 @@ def test_worker_image_installs_the_hash_locked_deepspeed_the_training_pods_run()
     assert ds["zero_optimization"]["stage"] == 3 and "optimizer" not in ds  # no op to JIT-build: torch AdamW
 
 
-def _base_images(text: str) -> list[str]:
-    return _from_images(text)
-
-
 def test_airflow_image():
     """FROM BASE_IMAGE (the official python image by default; `make images` passes the locally made Debian base):
     Airflow comes from the lock (it pins apache-airflow), the Celery / Postgres providers from requirements/stack.txt,
     the official image's entrypoint rules, user 50000."""
     text = _dockerfile("Dockerfile.airflow")
     assert re.search(r"^ARG BASE_IMAGE=python:3\.11-slim-bookworm$", text, re.M)
-    (image,) = _base_images(text)
+    (image,) = _from_images(text)
     assert _pinned(image) and image.startswith("python:3.11")
     _lock_pin("apache-airflow")
     _lock_pin("apache-airflow-providers-cncf-kubernetes")  # the provider comes with the lock (airflow extra)
@@ -287,15 +288,11 @@ def test_cpu_worker_image():
     (xllamacpp, in the lock), WARRIORFLOW_ROLE=worker, user 1000 as the pod specs' securityContext says."""
     text = _dockerfile("Dockerfile.worker-cpu")
     assert re.search(r"^ARG BASE_IMAGE=python:3\.11-slim-bookworm$", text, re.M)
-    assert all(_pinned(i) for i in _base_images(text))
+    assert all(_pinned(i) for i in _from_images(text))
     _lock_pin("xllamacpp")
     assert "requirements/lock.txt > /tmp/worker-lock.txt" in text and "apache-airflow" in text
     assert "-r requirements/models.txt" in text
-    assert re.search(r"apt-get install .*\bbubblewrap\b", text)
-    env = " ".join(re.findall(r"^ENV (.+)$", text, re.M))
-    for setting in ("HF_HUB_OFFLINE=1", "WARRIORFLOW_ROLE=worker", "GX_ANALYTICS_ENABLED=false"):
-        assert setting in env
-    assert re.findall(r"^USER (\S+)$", text, re.M)[-1] == "1000:1000"
+    _assert_worker_runtime(text)
     assert 'ENTRYPOINT ["tini", "--", "warriorflow"]' in text
 
 
@@ -304,7 +301,7 @@ def test_local_service_images_build_on_the_local_base(name):
     """Where no registry answers, Postgres, Redis and SeaweedFS are built on the debootstrapped base; compose names
     them through POSTGRES_IMAGE / REDIS_IMAGE / SEAWEEDFS_IMAGE (docker/local/stack.env)."""
     text = _dockerfile(f"local/{name}")
-    assert _base_images(text) == ["localhost/warriorflow-base:bookworm"]
+    assert _from_images(text) == ["localhost/warriorflow-base:bookworm"]
     env = dict(line.split("=", 1) for line in (DOCKER / "local" / "stack.env").read_text().splitlines()
                if "=" in line and not line.startswith("#"))
     service = name.split(".")[1]
